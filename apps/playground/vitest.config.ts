@@ -1,0 +1,3 @@
+import { smashlabProject } from "../../vitest.shared.ts";
+
+export default smashlabProject("playground");
