@@ -1,0 +1,84 @@
+import { Errno } from "../errors.js";
+import { EntryType } from "../format/format.js";
+import { indexAt, rangeMaxVaLg2 } from "../iter/geometry.js";
+import { lg2AlignDown, lg2Mod } from "../log2.js";
+import type { PtTable } from "./table-like.js";
+
+/**
+ * unmap_pages() over [va, last]: clear whole entries, never splitting one.
+ *
+ * - A first entry that is a leaf starting before `va` (va inside a large page)
+ *   stops the walk with nothing removed from it.
+ * - A hole stops the walk; what was cleared before it stays cleared.
+ * - A leaf reaching past `last` is cleared whole and counted whole.
+ * - A table fully inside the range is unlinked and queued on the free list.
+ *
+ * Adds the bytes cleared to `pt.scratch.unmapped`; the unlinked tables are in
+ * `pt.scratch.freeList`.
+ */
+export function unmapPages(pt: PtTable, va: number, last: number): number {
+  const top = pt.topLevel;
+  return unmapLevel(pt, pt.topWords, top, va, last, top, rangeMaxVaLg2(pt, top));
+}
+
+function unmapLevel(
+  pt: PtTable,
+  t: Uint32Array,
+  level: number,
+  va: number,
+  last: number,
+  top: number,
+  maxVa: number,
+): number {
+  const fmt = pt.fmt;
+  const isz = pt.itemLg2[level]!;
+  const itemSize = 2 ** isz;
+  let i = indexAt(pt, va, level, top, maxVa);
+  const end = indexAt(pt, last, level, top, maxVa) + 1;
+  let itemVa = lg2AlignDown(va, isz);
+  let numItems = 0;
+  let ret = 0;
+  let type = fmt.load(t, i, level);
+  if (type === EntryType.OA && lg2Mod(va, isz + fmt.numContigLg2(t, i, level)) !== 0) {
+    return -Errno.EINVAL;
+  }
+  for (;;) {
+    if (type === EntryType.OA) {
+      const c = fmt.numContigLg2(t, i, level);
+      const n = 1 << c;
+      fmt.clearEntries(t, i, c);
+      numItems += n;
+      i += n;
+      itemVa += n * itemSize;
+    } else if (type === EntryType.TABLE) {
+      const childVa = Math.max(va, itemVa);
+      const itemLast = itemVa + itemSize - 1;
+      const fullyCovered = childVa === itemVa && last >= itemLast;
+      const pa = fmt.tablePa(t, i);
+      ret = unmapLevel(
+        pt,
+        pt.mem.words(pa),
+        level - 1,
+        childVa,
+        Math.min(last, itemLast),
+        top,
+        maxVa,
+      );
+      if (ret) break;
+      // Only a table the range covers whole is freed; one that merely became empty stays.
+      if (fullyCovered) {
+        pt.scratch.freeList.push(pa);
+        fmt.clearEntries(t, i, 0);
+      }
+      i++;
+      itemVa += itemSize;
+    } else {
+      ret = -Errno.EINVAL;
+      break;
+    }
+    if (i >= end) break;
+    type = fmt.load(t, i, level);
+  }
+  pt.scratch.unmapped += numItems * itemSize;
+  return ret;
+}

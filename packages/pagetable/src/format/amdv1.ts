@@ -1,0 +1,248 @@
+import { featureMask, hasFeature, PtFeature } from "../features.js";
+import { ffz32 } from "../log2.js";
+import { IommuProt } from "../prot.js";
+import { entryShr32, oaFieldHi, oaFieldLo, readOaField, trailingOnes40 } from "./bits.js";
+import {
+  EntryType,
+  type FormatConfig,
+  type FormatGeometry,
+  ITEMS_PER_TABLE_LG2,
+  type PtFormat,
+} from "./format.js";
+
+// Entry bits (AMD IOMMU spec §2.2.3; drivers/iommu/generic_pt/fmt/amdv1.h).
+const PR = 1 << 0; // lo
+const D = 1 << 6; // lo: hardware dirty
+const NL_SHIFT = 9; // lo bits 11:9, "next level"
+const NL_MASK = 7 << NL_SHIFT;
+const NL_DEFAULT = 0; // a leaf of its level's item size
+const NL_SIZE = 7; // a leaf whose size is encoded in the OA field's trailing ones
+const FC_HI = 1 << 28; // bit 60: force coherent
+const IR_HI = 1 << 29; // bit 61: read permission
+const IW_HI = 1 << 30; // bit 62: write permission
+
+/** The 512 GiB leaf is never used: the kernel removes it "due to a hardware bug". */
+const SZ_512G_LG2 = 39;
+
+/**
+ * AMD IOMMU v1 host page table (the "v1" / host translation format), and its
+ * iommufd-selftest variant with a 2 KiB granule.
+ *
+ * Leaves exist at levels 0..4; a leaf larger than its level's item is written into
+ * every item it spans with NL=7 and its size encoded as a run of ones in the OA
+ * field: address bits 12..s-2 set, bit s-1 clear, for a 2^s leaf.
+ */
+export class AmdV1Format implements PtFormat {
+  readonly name: string;
+  readonly granuleLg2: number;
+  readonly maxTopLevel: number;
+  readonly maxVaLg2: number;
+  readonly maxOaLg2: number;
+  readonly supportedFeatures: number;
+  readonly forcedFeatures: number;
+  readonly defaultFeatures: number;
+  readonly hasDirty = true;
+  private readonly sizesByLevel: number[][];
+
+  /** `mock`: the AMDV1_IOMMUFD_SELFTEST variant (2 KiB granule, 4 top levels, 56/51-bit). */
+  constructor(mock: boolean) {
+    this.name = mock ? "amdv1-mock" : "amdv1";
+    this.granuleLg2 = mock ? 11 : 12;
+    this.maxTopLevel = mock ? 4 : 5;
+    this.maxVaLg2 = mock ? 56 : 64;
+    this.maxOaLg2 = mock ? 51 : 52;
+    const cut = featureMask(PtFeature.OA_SIZE_CHANGE, PtFeature.OA_TABLE_XCHG);
+    // iommu_amdv1.c builds DYNAMIC_TOP, FLUSH_RANGE(_NO_GAPS), ENCRYPT_TABLES and
+    // FORCE_COHERENCE, forcing the first and the last two; iommu_mock.c builds none,
+    // so the mock also refuses cut/split/collapse with EOPNOTSUPP. Hitless resizing
+    // (the RFC cut features) suits the AMD walker: a PDE replaced by an equivalent
+    // table, or a run rewritten item by item, keeps every translation valid.
+    this.supportedFeatures = mock
+      ? 0
+      : featureMask(
+          PtFeature.DYNAMIC_TOP,
+          PtFeature.FLUSH_RANGE,
+          PtFeature.FLUSH_RANGE_NO_GAPS,
+          PtFeature.AMDV1_ENCRYPT_TABLES,
+          PtFeature.AMDV1_FORCE_COHERENCE,
+        ) | cut;
+    this.forcedFeatures = mock
+      ? 0
+      : featureMask(
+          PtFeature.DYNAMIC_TOP,
+          PtFeature.AMDV1_ENCRYPT_TABLES,
+          PtFeature.AMDV1_FORCE_COHERENCE,
+        );
+    this.defaultFeatures = mock
+      ? 0
+      : this.forcedFeatures | featureMask(PtFeature.FLUSH_RANGE) | cut;
+    this.sizesByLevel = [];
+    for (let level = 0; level <= this.maxTopLevel; level++) {
+      const sizes: number[] = [];
+      if (level < this.maxTopLevel) {
+        const isz = this.granuleLg2 + ITEMS_PER_TABLE_LG2 * level;
+        const top = Math.min(51, isz + ITEMS_PER_TABLE_LG2 - 1);
+        for (let s = isz; s <= top; s++) if (s !== SZ_512G_LG2) sizes.push(s);
+      }
+      this.sizesByLevel.push(sizes);
+    }
+  }
+
+  numItemsLg2(level: number): number {
+    // The level-5 table decodes VA[63:57] only; max_vasz limits it, not the table size.
+    return level === 5 ? 7 : ITEMS_PER_TABLE_LG2;
+  }
+
+  canHaveLeaf(level: number): boolean {
+    return level < this.maxTopLevel;
+  }
+
+  possibleSizes(level: number): readonly number[] {
+    return this.sizesByLevel[level] ?? [];
+  }
+
+  load(t: Uint32Array, i: number, level: number): EntryType {
+    const lo = t[2 * i]!;
+    if ((lo & PR) === 0) return EntryType.EMPTY;
+    const nl = (lo & NL_MASK) >>> NL_SHIFT;
+    if (level === 0 || nl === NL_DEFAULT || nl === NL_SIZE) return EntryType.OA;
+    return EntryType.TABLE;
+  }
+
+  tablePa(t: Uint32Array, i: number): number {
+    return readOaField(t, i) * 2 ** this.granuleLg2;
+  }
+
+  entryOa(t: Uint32Array, i: number, _level: number): number {
+    const lo = t[2 * i]!;
+    const hi = t[2 * i + 1]!;
+    let field = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
+    if ((lo & NL_MASK) >>> NL_SHIFT === NL_SIZE) {
+      const ones = trailingOnes40(lo >>> 12, hi & 0xfffff);
+      const m = 2 ** ones;
+      field -= field % m;
+    }
+    return field * 2 ** this.granuleLg2;
+  }
+
+  numContigLg2(t: Uint32Array, i: number, level: number): number {
+    if ((t[2 * i]! & NL_MASK) >>> NL_SHIFT === NL_DEFAULT) return 0;
+    // The NL=7 marker (bit 11) is the leading one of the size code: shifting so
+    // that bit 11 + (item - granule) lands at bit 0, the first zero is the count.
+    return ffz32(entryShr32(t, i, 11 + ITEMS_PER_TABLE_LG2 * level));
+  }
+
+  installLeaf(
+    t: Uint32Array,
+    i: number,
+    level: number,
+    oa: number,
+    oaszLg2: number,
+    attrs: Uint32Array,
+  ): void {
+    const g = this.granuleLg2;
+    const isz = g + ITEMS_PER_TABLE_LG2 * level;
+    let field = oa / 2 ** g;
+    let lo = PR | attrs[0]!;
+    if (oaszLg2 === isz) {
+      lo |= NL_DEFAULT << NL_SHIFT;
+      t[2 * i] = (lo | oaFieldLo(field)) >>> 0;
+      t[2 * i + 1] = (attrs[1]! | oaFieldHi(field)) >>> 0;
+      return;
+    }
+    field += 2 ** (oaszLg2 - g - 1) - 1;
+    lo = (lo | (NL_SIZE << NL_SHIFT) | oaFieldLo(field)) >>> 0;
+    const hi = (attrs[1]! | oaFieldHi(field)) >>> 0;
+    const end = 2 * (i + 2 ** (oaszLg2 - isz));
+    for (let w = 2 * i; w < end; w += 2) {
+      t[w] = lo;
+      t[w + 1] = hi;
+    }
+  }
+
+  installTable(
+    t: Uint32Array,
+    i: number,
+    level: number,
+    tablePa: number,
+    expectLo: number,
+    expectHi: number,
+  ): boolean {
+    if (t[2 * i] !== expectLo >>> 0 || t[2 * i + 1] !== expectHi >>> 0) return false;
+    const field = tablePa / 2 ** this.granuleLg2;
+    // Permissions are ANDed down the walk, so table entries always grant IR|IW.
+    t[2 * i] = (PR | (level << NL_SHIFT) | oaFieldLo(field)) >>> 0;
+    t[2 * i + 1] = (IR_HI | IW_HI | oaFieldHi(field)) >>> 0;
+    return true;
+  }
+
+  clearEntries(t: Uint32Array, i: number, numContigLg2: number): void {
+    t.fill(0, 2 * i, 2 * (i + (1 << numContigLg2)));
+  }
+
+  attrFromEntry(t: Uint32Array, i: number, out: Uint32Array): void {
+    out[0] = 0;
+    out[1] = t[2 * i + 1]! & (FC_HI | IR_HI | IW_HI);
+  }
+
+  setProt(prot: number, features: number, out: Uint32Array): "EINVAL" | null {
+    let hi = 0;
+    if (hasFeature(features, PtFeature.AMDV1_FORCE_COHERENCE)) hi |= FC_HI;
+    if (prot & IommuProt.READ) hi |= IR_HI;
+    if (prot & IommuProt.WRITE) hi |= IW_HI;
+    // The SME C-bit of ENCRYPT_TABLES is not modelled (no memory encryption model).
+    out[0] = 0;
+    out[1] = hi;
+    return null;
+  }
+
+  readable(t: Uint32Array, i: number): boolean {
+    return (t[2 * i + 1]! & IR_HI) !== 0;
+  }
+
+  writable(t: Uint32Array, i: number): boolean {
+    return (t[2 * i + 1]! & IW_HI) !== 0;
+  }
+
+  isWriteDirty(t: Uint32Array, i: number, level: number): boolean {
+    const n = 1 << this.numContigLg2(t, i, level);
+    const start = i - (i % n);
+    for (let j = start; j < start + n; j++) if (t[2 * j]! & D) return true;
+    return false;
+  }
+
+  makeWriteClean(t: Uint32Array, i: number, level: number): void {
+    const n = 1 << this.numContigLg2(t, i, level);
+    const start = i - (i % n);
+    for (let j = start; j < start + n; j++) t[2 * j] = t[2 * j]! & ~D;
+  }
+
+  makeWriteDirty(t: Uint32Array, i: number, expectLo: number, expectHi: number): boolean {
+    if (t[2 * i] !== expectLo >>> 0 || t[2 * i + 1] !== expectHi >>> 0) return false;
+    t[2 * i] = (t[2 * i]! | D) >>> 0;
+    return true;
+  }
+
+  init(cfg: FormatConfig): FormatGeometry | "EINVAL" | "EOPNOTSUPP" {
+    const start = cfg.startingLevel ?? 2;
+    if (!Number.isInteger(start) || start < 1 || start > this.maxTopLevel) return "EINVAL";
+    let maxVa = this.maxVaLg2;
+    if (!hasFeature(cfg.features, PtFeature.DYNAMIC_TOP) && start !== this.maxTopLevel) {
+      maxVa = this.granuleLg2 + ITEMS_PER_TABLE_LG2 * (start + 1);
+    }
+    return {
+      topLevel: start,
+      maxVaLg2: Math.min(maxVa, cfg.hwMaxVaLg2),
+      maxOaLg2: Math.min(this.maxOaLg2, cfg.hwMaxOaLg2),
+    };
+  }
+
+  hwInfo(topPa: number, topLevel: number): Record<string, number> {
+    return { hostPtRoot: topPa, mode: topLevel + 1 };
+  }
+}
+
+/** The AMD IOMMU v1 host page-table format. */
+export const amdv1: PtFormat = new AmdV1Format(false);
+/** The AMD v1 variant iommufd's selftests use: 2 KiB granule, tables still 4 KiB. */
+export const amdv1Mock: PtFormat = new AmdV1Format(true);

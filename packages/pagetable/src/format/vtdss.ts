@@ -1,0 +1,163 @@
+import { featureMask, hasFeature, PtFeature } from "../features.js";
+import { IommuProt } from "../prot.js";
+import { oaFieldHi, oaFieldLo, readOaField } from "./bits.js";
+import {
+  EntryType,
+  type FormatConfig,
+  type FormatGeometry,
+  ITEMS_PER_TABLE_LG2,
+  type PtFormat,
+} from "./format.js";
+
+// VT-d spec §3.7 and §9.8 (fmt/vtdss.h). There is no present bit: an all-zero
+// item is empty, anything else is valid.
+const R = 1 << 0;
+const W = 1 << 1;
+const PS = 1 << 7;
+const D = 1 << 9;
+const SNP = 1 << 11;
+
+/** Intel VT-d second-stage format: 4K/2M/1G leaves, R/W/PS/A/D/SNP bits. */
+export class VtdSsFormat implements PtFormat {
+  readonly name = "vtdss";
+  readonly granuleLg2 = 12;
+  readonly maxTopLevel = 4;
+  readonly maxVaLg2 = 57;
+  readonly maxOaLg2 = 52;
+  // iommu_vtdss.c: FLUSH_RANGE, FORCE_COHERENCE, FORCE_WRITEABLE, DMA_INCOHERENT.
+  readonly supportedFeatures = featureMask(
+    PtFeature.FLUSH_RANGE,
+    PtFeature.VTDSS_FORCE_COHERENCE,
+    PtFeature.VTDSS_FORCE_WRITEABLE,
+    PtFeature.DMA_INCOHERENT,
+    PtFeature.OA_TABLE_XCHG,
+  );
+  readonly forcedFeatures = 0;
+  readonly defaultFeatures = featureMask(PtFeature.FLUSH_RANGE, PtFeature.OA_TABLE_XCHG);
+  readonly hasDirty = true;
+  private readonly sizes = [[12], [21], [30], [], []];
+
+  numItemsLg2(_level: number): number {
+    return ITEMS_PER_TABLE_LG2;
+  }
+
+  canHaveLeaf(level: number): boolean {
+    return level <= 2;
+  }
+
+  possibleSizes(level: number): readonly number[] {
+    return this.sizes[level] ?? [];
+  }
+
+  load(t: Uint32Array, i: number, level: number): EntryType {
+    const lo = t[2 * i]!;
+    if (lo === 0 && t[2 * i + 1] === 0) return EntryType.EMPTY;
+    if (level === 0 || (level <= 2 && (lo & PS) !== 0)) return EntryType.OA;
+    return EntryType.TABLE;
+  }
+
+  tablePa(t: Uint32Array, i: number): number {
+    return readOaField(t, i) * 4096;
+  }
+
+  entryOa(t: Uint32Array, i: number, _level: number): number {
+    return readOaField(t, i) * 4096;
+  }
+
+  numContigLg2(_t: Uint32Array, _i: number, _level: number): number {
+    return 0;
+  }
+
+  installLeaf(
+    t: Uint32Array,
+    i: number,
+    level: number,
+    oa: number,
+    _oaszLg2: number,
+    attrs: Uint32Array,
+  ): void {
+    const field = oa / 4096;
+    t[2 * i] = (attrs[0]! | (level !== 0 ? PS : 0) | oaFieldLo(field)) >>> 0;
+    t[2 * i + 1] = (attrs[1]! | oaFieldHi(field)) >>> 0;
+  }
+
+  installTable(
+    t: Uint32Array,
+    i: number,
+    _level: number,
+    tablePa: number,
+    expectLo: number,
+    expectHi: number,
+  ): boolean {
+    if (t[2 * i] !== expectLo >>> 0 || t[2 * i + 1] !== expectHi >>> 0) return false;
+    const field = tablePa / 4096;
+    t[2 * i] = (R | W | oaFieldLo(field)) >>> 0;
+    t[2 * i + 1] = oaFieldHi(field);
+    return true;
+  }
+
+  clearEntries(t: Uint32Array, i: number, numContigLg2: number): void {
+    t.fill(0, 2 * i, 2 * (i + (1 << numContigLg2)));
+  }
+
+  attrFromEntry(t: Uint32Array, i: number, out: Uint32Array): void {
+    out[0] = t[2 * i]! & (R | W | SNP);
+    out[1] = 0;
+  }
+
+  setProt(prot: number, features: number, out: Uint32Array): "EINVAL" | null {
+    // Without a present bit, R or W is what makes an entry present.
+    if (!(prot & (IommuProt.READ | IommuProt.WRITE))) return "EINVAL";
+    let lo = 0;
+    if (prot & IommuProt.READ) lo |= R;
+    if (prot & IommuProt.WRITE) lo |= W;
+    if (hasFeature(features, PtFeature.VTDSS_FORCE_COHERENCE)) lo |= SNP;
+    // ERRATA_772415_SPR17: a nesting parent refuses read-only maps.
+    if (hasFeature(features, PtFeature.VTDSS_FORCE_WRITEABLE) && !(prot & IommuProt.WRITE)) {
+      return "EINVAL";
+    }
+    out[0] = lo;
+    out[1] = 0;
+    return null;
+  }
+
+  readable(t: Uint32Array, i: number): boolean {
+    return (t[2 * i]! & R) !== 0;
+  }
+
+  writable(t: Uint32Array, i: number): boolean {
+    return (t[2 * i]! & W) !== 0;
+  }
+
+  isWriteDirty(t: Uint32Array, i: number, _level: number): boolean {
+    return (t[2 * i]! & D) !== 0;
+  }
+
+  makeWriteClean(t: Uint32Array, i: number, _level: number): void {
+    t[2 * i] = t[2 * i]! & ~D;
+  }
+
+  makeWriteDirty(t: Uint32Array, i: number, expectLo: number, expectHi: number): boolean {
+    if (t[2 * i] !== expectLo >>> 0 || t[2 * i + 1] !== expectHi >>> 0) return false;
+    t[2 * i] = (t[2 * i]! | D) >>> 0;
+    return true;
+  }
+
+  init(cfg: FormatConfig): FormatGeometry | "EINVAL" | "EOPNOTSUPP" {
+    const va = cfg.hwMaxVaLg2;
+    let top: number;
+    if (va > this.maxVaLg2) return "EOPNOTSUPP";
+    if (va > 48) top = 4;
+    else if (va > 39) top = 3;
+    else if (va > 30) top = 2;
+    else return "EOPNOTSUPP";
+    return { topLevel: top, maxVaLg2: va, maxOaLg2: Math.min(this.maxOaLg2, cfg.hwMaxOaLg2) };
+  }
+
+  hwInfo(topPa: number, topLevel: number): Record<string, number> {
+    return { ssptptr: topPa, aw: topLevel - 1 };
+  }
+}
+
+/** The Intel VT-d second-stage format. */
+export const vtdss: PtFormat = new VtdSsFormat();
