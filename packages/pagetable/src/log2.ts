@@ -5,9 +5,23 @@
  * exact in floating point, so `lg2Div`/`lg2Mod` never lose bits.
  */
 
-/** 2^lg2 as a number (exact for lg2 ≤ 1023). */
+/** 2^n for n in 0..127, so hot paths never call Math.pow. */
+export const POW2: Float64Array = (() => {
+  const a = new Float64Array(128);
+  for (let i = 0; i < 128; i++) a[i] = 2 ** i;
+  return a;
+})();
+
+/** 2^-n for n in 0..127: multiplying by it divides exactly by a power of two. */
+export const INV_POW2: Float64Array = (() => {
+  const a = new Float64Array(128);
+  for (let i = 0; i < 128; i++) a[i] = 2 ** -i;
+  return a;
+})();
+
+/** 2^lg2 as a number (exact for lg2 < 128). */
 export function lg2ToInt(lg2: number): number {
-  return lg2 < 31 ? 1 << lg2 : 2 ** lg2;
+  return POW2[lg2]!;
 }
 
 /**
@@ -15,14 +29,14 @@ export function lg2ToInt(lg2: number): number {
  * minus infinity, which is what two's complement shifting does.
  */
 export function lg2Div(x: number, lg2: number): number {
-  return lg2 < 32 && (x | 0) === x ? x >> lg2 : Math.floor(x / 2 ** lg2);
+  return lg2 < 32 && (x | 0) === x ? x >> lg2 : Math.floor(x * INV_POW2[lg2]!);
 }
 
 /** x mod 2^lg2, always in [0, 2^lg2): the low lg2 bits of x in two's complement. */
 export function lg2Mod(x: number, lg2: number): number {
   if (lg2 < 31 && (x | 0) === x) return x & ((1 << lg2) - 1);
-  const m = 2 ** lg2;
-  return x - Math.floor(x / m) * m;
+  const m = POW2[lg2]!;
+  return x - Math.floor(x * INV_POW2[lg2]!) * m;
 }
 
 /** x rounded down to a multiple of 2^lg2 (toward minus infinity). */

@@ -12,7 +12,7 @@ import { featureMask, hasFeature, PtFeature } from "./features.js";
 import type { PtFormat } from "./format/format.js";
 import { type FormatName, formatByName } from "./format/registry.js";
 import { bitmapFromSizes, computeBestPgsize, sizesFromBitmap } from "./iter/best-pgsize.js";
-import { checkRange, rangeMaxVaLg2, tableItemLg2 } from "./iter/geometry.js";
+import { inRange, rangeMaxVaLg2, tableItemLg2 } from "./iter/geometry.js";
 import { iommuPgsize } from "./iter/iommu-pgsize.js";
 import { lg2Mod } from "./log2.js";
 import { TableMemory } from "./memory/table-memory.js";
@@ -136,6 +136,17 @@ export class IoPageTable implements PtTable {
   /** OA width of the table. */
   readonly maxOaLg2: number;
   /** @internal */ readonly itemLg2: Int32Array;
+  /** @internal */ readonly itemSize: Float64Array;
+  /** @internal */ readonly invItemSize: Float64Array;
+  /** @internal */ readonly indexMask: Int32Array;
+  /** @internal */ vaFirst = 0;
+  /** First physical address beyond the OA width. */
+  private readonly oaLimit: number;
+  /** True when upper-half (negative) IOVAs are valid. */
+  private readonly signExtend: boolean;
+  /** The kernel's PAGE_SIZE single-page fast path applies (4K granule, 4K allowed). */
+  private readonly has4kFastPath: boolean;
+  /** @internal */ vaLast = 0;
   /** The allocator table pages come from. */
   readonly mem: TableMemory;
   /** @internal */ readonly pageSizes: Uint8Array;
@@ -194,7 +205,15 @@ export class IoPageTable implements PtTable {
       fail("EINVAL", "hwMaxOaLg2", hwOa, `exceeds the ${fmt.name} maximum of ${fmt.maxOaLg2}`);
     }
     this.itemLg2 = new Int32Array(fmt.maxTopLevel + 1);
-    for (let l = 0; l <= fmt.maxTopLevel; l++) this.itemLg2[l] = tableItemLg2(fmt, l);
+    this.itemSize = new Float64Array(fmt.maxTopLevel + 1);
+    this.invItemSize = new Float64Array(fmt.maxTopLevel + 1);
+    this.indexMask = new Int32Array(fmt.maxTopLevel + 1);
+    for (let l = 0; l <= fmt.maxTopLevel; l++) {
+      const lg2 = tableItemLg2(fmt, l);
+      this.itemLg2[l] = lg2;
+      this.itemSize[l] = 2 ** lg2;
+      this.invItemSize[l] = 2 ** -lg2;
+    }
 
     // pt_init_common(): feature fix-ups, then the feature checks.
     let maxVa = geo.maxVaLg2;
@@ -247,6 +266,9 @@ export class IoPageTable implements PtTable {
       }
     }
     this.pageSizes = sizes;
+    this.oaLimit = 2 ** this.maxOaLg2;
+    this.signExtend = hasFeature(features, PtFeature.SIGN_EXTEND);
+    this.has4kFastPath = fmt.granuleLg2 === 12 && sizes[12] === 1;
     this.pgsizeBitmap = bitmapFromSizes(sizes);
     this.levelSizes = [];
     for (let l = 0; l <= fmt.maxTopLevel; l++) {
@@ -264,6 +286,7 @@ export class IoPageTable implements PtTable {
     this.mem = config.memory ?? new TableMemory();
     this.driver = config.driver ?? {};
     this._topLevel = geo.topLevel;
+    this.refreshTopGeometry();
     const top = this.allocTable();
     if (top < 0) fail("ENOMEM", "memory", this.mem.inUse, "could not allocate the top table");
     this._topPa = top;
@@ -317,6 +340,24 @@ export class IoPageTable implements PtTable {
     this._topPa = pa;
     this._topLevel = level;
     this._topWords = this.mem.words(pa);
+    this.refreshTopGeometry();
+  }
+
+  /** Index masks and VA bounds for the current top (they change when it grows). */
+  private refreshTopGeometry(): void {
+    const top = this._topLevel;
+    const maxVa = rangeMaxVaLg2(this, top);
+    for (let l = 0; l <= this.fmt.maxTopLevel; l++) {
+      const bits = l === top ? maxVa - this.itemLg2[l]! : this.fmt.numItemsLg2(l);
+      this.indexMask[l] = bits >= 31 ? 0x7fffffff : (1 << bits) - 1;
+    }
+    if (hasFeature(this.features, PtFeature.SIGN_EXTEND)) {
+      this.vaFirst = -(2 ** (maxVa - 1));
+      this.vaLast = 2 ** (maxVa - 1) - 1;
+    } else {
+      this.vaFirst = 0;
+      this.vaLast = 2 ** maxVa - 1;
+    }
   }
 
   /**
@@ -350,12 +391,26 @@ export class IoPageTable implements PtTable {
    * size (which the kernel over-maps, with a WARN on debug builds) is EINVAL.
    */
   map(iova: number, paddr: number, length: number, prot: number): void {
-    this.checkLive();
-    checkIova("iova", iova, this.features);
-    checkPhys("paddr", paddr);
-    checkUint("prot", prot);
-    if (prot & ~IOMMU_PROT_ALL) fail("EINVAL", "prot", prot, "has unknown IOMMU_* bits");
-    checkLength("length", length, iova);
+    // One combined test for the common case; the slow path finds the culprit.
+    if (
+      this.destroyed ||
+      !Number.isSafeInteger(iova) ||
+      (iova < 0 && !this.signExtend) ||
+      !Number.isSafeInteger(paddr) ||
+      paddr < 0 ||
+      !Number.isSafeInteger(length) ||
+      length <= 0 ||
+      !Number.isSafeInteger(iova + length - 1) ||
+      (prot & ~IOMMU_PROT_ALL) !== 0 ||
+      prot !== (prot | 0)
+    ) {
+      this.checkLive();
+      checkIova("iova", iova, this.features);
+      checkPhys("paddr", paddr);
+      checkUint("prot", prot);
+      if (prot & ~IOMMU_PROT_ALL) fail("EINVAL", "prot", prot, "has unknown IOMMU_* bits");
+      checkLength("length", length, iova);
+    }
     this.mapChecked(iova, paddr, length, prot, length === 4096);
   }
 
@@ -387,14 +442,15 @@ export class IoPageTable implements PtTable {
     if (!(prot & (IommuProt.READ | IommuProt.WRITE))) {
       fail("EINVAL", "prot", prot, "has neither IOMMU_READ nor IOMMU_WRITE");
     }
-    if (paddr >= 2 ** this.maxOaLg2) {
+    if (paddr >= this.oaLimit) {
       fail("ERANGE", "paddr", paddr, `is beyond the ${this.maxOaLg2}-bit output address space`);
     }
     if (this.fmt.setProt(prot, this.features, this.scratch.attrs) !== null) {
       fail("EINVAL", "prot", prot, `is refused by the ${this.fmt.name} format`);
     }
     const last = iova + len - 1;
-    const single = onePage && this.fmt.granuleLg2 === 12 && this.pageSizes[12] === 1;
+    const single = onePage && this.has4kFastPath;
+    let leafLg2 = 12;
     if (single) {
       if (lg2Mod(iova, 12) !== 0 || lg2Mod(paddr, 12) !== 0) {
         fail(
@@ -407,6 +463,7 @@ export class IoPageTable implements PtTable {
     } else {
       const lg2 = computeBestPgsize(this.pageSizes, iova, last, paddr);
       if (lg2 === 0) fail("ENXIO", "iova", iova, "with paddr and length admits no page size");
+      leafLg2 = lg2;
       if (lg2Mod(len, lg2) !== 0) {
         fail(
           "EINVAL",
@@ -416,7 +473,7 @@ export class IoPageTable implements PtTable {
         );
       }
     }
-    const ret = mapPages(this, iova, last, paddr, single);
+    const ret = mapPages(this, iova, last, paddr, leafLg2, single);
     if (ret) {
       const err =
         ret === -12
@@ -489,16 +546,26 @@ export class IoPageTable implements PtTable {
    * check; it WARNs where we throw EINVAL). A range outside the table returns 0.
    */
   unmap(iova: number, length: number, gather?: IotlbGather): number {
-    this.checkLive();
-    checkIova("iova", iova, this.features);
-    checkLength("length", length, iova);
-    this.checkGranule("iova", iova);
-    this.checkGranule("length", length);
+    if (
+      this.destroyed ||
+      !Number.isSafeInteger(iova) ||
+      (iova < 0 && !this.signExtend) ||
+      !Number.isSafeInteger(length) ||
+      length <= 0 ||
+      !Number.isSafeInteger(iova + length - 1) ||
+      lg2Mod(iova, this.fmt.granuleLg2) !== 0 ||
+      lg2Mod(length, this.fmt.granuleLg2) !== 0
+    ) {
+      this.checkLive();
+      checkIova("iova", iova, this.features);
+      checkLength("length", length, iova);
+      this.checkGranule("iova", iova);
+      this.checkGranule("length", length);
+    }
     const last = iova + length - 1;
-    if (!checkRange(this, iova, last, rangeMaxVaLg2(this, this._topLevel))) return 0;
+    if (!inRange(this, iova, last)) return 0;
     const s = this.scratch;
     s.unmapped = 0;
-    s.freeList.length = 0;
     unmapPages(this, iova, last);
     const g = gather ?? this.unmapGather;
     const hasRange = s.unmapped !== 0;
@@ -512,8 +579,10 @@ export class IoPageTable implements PtTable {
     // The range that went away, including a large leaf's tail past the request
     // (CVE-2026-31735, "Fix short gather if the unmap goes into a large mapping").
     if (hasRange) g.addRange(iova, s.unmapped);
-    for (const pa of s.freeList) g.freelist.push(pa);
-    s.freeList.length = 0;
+    if (s.freeList.length !== 0) {
+      for (const pa of s.freeList) g.freelist.push(pa);
+      s.freeList.length = 0;
+    }
     if (gather === undefined) this.iotlbSync(g);
     return s.unmapped;
   }
@@ -550,9 +619,11 @@ export class IoPageTable implements PtTable {
 
   /** Like {@link IoPageTable.iovaToPhys} but -1 for "not mapped", so physical 0 is unambiguous. */
   translate(iova: number): number {
-    this.checkLive();
-    checkIova("iova", iova, this.features);
-    if (!checkRange(this, iova, iova, rangeMaxVaLg2(this, this._topLevel))) return -1;
+    if (this.destroyed || !Number.isSafeInteger(iova) || (iova < 0 && !this.signExtend)) {
+      this.checkLive();
+      checkIova("iova", iova, this.features);
+    }
+    if (!inRange(this, iova, iova)) return -1;
     return translateIova(this, iova);
   }
 
@@ -562,9 +633,11 @@ export class IoPageTable implements PtTable {
    * Allocates nothing; an IOMMU model calls it on every IOTLB miss.
    */
   lookup(iova: number, out: WalkResult = this.walkScratch): boolean {
-    this.checkLive();
-    checkIova("iova", iova, this.features);
-    if (!checkRange(this, iova, iova, rangeMaxVaLg2(this, this._topLevel))) {
+    if (this.destroyed || !Number.isSafeInteger(iova) || (iova < 0 && !this.signExtend)) {
+      this.checkLive();
+      checkIova("iova", iova, this.features);
+    }
+    if (!inRange(this, iova, iova)) {
       out.oa = -1;
       out.reads = 0;
       return false;
@@ -591,7 +664,7 @@ export class IoPageTable implements PtTable {
     checkLength("size", size, iova);
     checkUint("flags", flags);
     const last = iova + size - 1;
-    if (!checkRange(this, iova, last, rangeMaxVaLg2(this, this._topLevel))) {
+    if (!inRange(this, iova, last)) {
       fail("ERANGE", "iova", iova, "is outside the table");
     }
     const g = gather ?? this.unmapGather;
@@ -604,7 +677,7 @@ export class IoPageTable implements PtTable {
     this.checkLive();
     if (!this.fmt.hasDirty) fail("EOPNOTSUPP", "format", this.fmt.name, "has no dirty bit");
     checkIova("iova", iova, this.features);
-    if (!checkRange(this, iova, iova, rangeMaxVaLg2(this, this._topLevel))) {
+    if (!inRange(this, iova, iova)) {
       fail("ERANGE", "iova", iova, "is outside the table");
     }
     const ret = setDirty(this, iova);
@@ -623,7 +696,7 @@ export class IoPageTable implements PtTable {
     this.checkLive();
     checkIova("iova", iova, this.features);
     this.checkGranule("iova", iova);
-    if (!checkRange(this, iova, iova, rangeMaxVaLg2(this, this._topLevel))) {
+    if (!inRange(this, iova, iova)) {
       fail("ERANGE", "iova", iova, "is outside the table");
     }
     const report = newReport();
@@ -659,7 +732,7 @@ export class IoPageTable implements PtTable {
       fail("EINVAL", "maxLeafSize", maxLeafSize, "is not one of the domain's page sizes");
     }
     const last = iova + length - 1;
-    if (!checkRange(this, iova, last, rangeMaxVaLg2(this, this._topLevel))) {
+    if (!inRange(this, iova, last)) {
       fail("ERANGE", "iova", iova, "with length is outside the table");
     }
     const report = newReport();
@@ -691,7 +764,7 @@ export class IoPageTable implements PtTable {
     this.checkGranule("length", length);
     const capLg2 = maxLeafSize === undefined ? 63 : checkPow2Size("maxLeafSize", maxLeafSize);
     const last = iova + length - 1;
-    if (!checkRange(this, iova, last, rangeMaxVaLg2(this, this._topLevel))) {
+    if (!inRange(this, iova, last)) {
       fail("ERANGE", "iova", iova, "with length is outside the table");
     }
     const report = newReport();
@@ -763,7 +836,7 @@ export class IoPageTable implements PtTable {
       checkIova("iova", iova, this.features);
       checkLength("length", length, iova);
       const last = iova + (length as number) - 1;
-      if (!checkRange(this, iova, last, rangeMaxVaLg2(this, this._topLevel))) {
+      if (!inRange(this, iova, last)) {
         fail("ERANGE", "iova", iova, "with length is outside the table");
       }
       visitRange(this, iova, last, { leaf: visit });

@@ -1,7 +1,7 @@
 import { Errno } from "../errors.js";
 import { EntryType } from "../format/format.js";
-import { indexAt, rangeMaxVaLg2 } from "../iter/geometry.js";
-import { lg2AlignDown } from "../log2.js";
+import { indexAt, itemStart } from "../iter/geometry.js";
+import { POW2 } from "../log2.js";
 import { IOMMU_DIRTY_NO_CLEAR } from "../prot.js";
 import type { IotlbGather } from "./gather.js";
 import type { PtTable } from "./table-like.js";
@@ -29,8 +29,7 @@ export function readAndClearDirty(
   recorder: DirtyRecorder | null,
   gather: IotlbGather,
 ): void {
-  const top = pt.topLevel;
-  dirtyLevel(pt, pt.topWords, top, va, last, top, rangeMaxVaLg2(pt, top), flags, recorder, gather);
+  dirtyLevel(pt, pt.topWords, pt.topLevel, va, last, flags, recorder, gather);
 }
 
 function dirtyLevel(
@@ -39,18 +38,16 @@ function dirtyLevel(
   level: number,
   va: number,
   last: number,
-  top: number,
-  maxVa: number,
   flags: number,
   recorder: DirtyRecorder | null,
   gather: IotlbGather,
 ): void {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
-  const itemSize = 2 ** isz;
-  const first = indexAt(pt, va, level, top, maxVa);
-  const end = indexAt(pt, last, level, top, maxVa) + 1;
-  const base = lg2AlignDown(va, isz) - first * itemSize;
+  const itemSize = POW2[isz]!;
+  const first = indexAt(pt, va, level);
+  const end = indexAt(pt, last, level) + 1;
+  const base = itemStart(pt, va, level) - first * itemSize;
   let i = first;
   while (i < end) {
     const itemVa = base + i * itemSize;
@@ -65,8 +62,6 @@ function dirtyLevel(
         level - 1,
         cur,
         Math.min(last, itemLast),
-        top,
-        maxVa,
         flags,
         recorder,
         gather,
@@ -101,10 +96,9 @@ function dirtyLevel(
 export function setDirty(pt: PtTable, va: number): number {
   const fmt = pt.fmt;
   const top = pt.topLevel;
-  const maxVa = rangeMaxVaLg2(pt, top);
   let t = pt.topWords;
   for (let level = top; level >= 0; level--) {
-    const i = indexAt(pt, va, level, top, maxVa);
+    const i = indexAt(pt, va, level);
     const type = fmt.load(t, i, level);
     if (type === EntryType.TABLE) {
       t = pt.mem.words(fmt.tablePa(t, i));

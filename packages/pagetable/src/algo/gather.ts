@@ -34,6 +34,6 @@ export class IotlbGather {
   reset(): void {
     this.start = Number.POSITIVE_INFINITY;
     this.last = Number.NEGATIVE_INFINITY;
-    this.freelist.length = 0;
+    if (this.freelist.length !== 0) this.freelist.length = 0;
   }
 }

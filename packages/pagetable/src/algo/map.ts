@@ -1,16 +1,16 @@
 import { Errno } from "../errors.js";
 import { hasFeature, PtFeature } from "../features.js";
 import { EntryType } from "../format/format.js";
-import { computeBestPgsize } from "../iter/best-pgsize.js";
-import { checkRange, indexAt, rangeMaxVaLg2 } from "../iter/geometry.js";
-import { lg2AlignDown } from "../log2.js";
+import { indexAt, inRange, itemStart } from "../iter/geometry.js";
+import { POW2 } from "../log2.js";
 import { collectTables } from "./collect.js";
 import type { PtTable } from "./table-like.js";
 import { increaseTop } from "./top.js";
 
 /**
- * map_pages() over [va, last]: install leaves of one size (the best page size of
- * the whole range, or 4K on the single-page fast path) from `oa` on. Returns 0 or
+ * map_pages() over [va, last]: install leaves of one size, `leafLg2` (the caller
+ * computed the best page size of the whole range, or 4K for the single-page fast
+ * path), from `oa` on. Returns 0 or
  * a negative errno; `pt.scratch.oa` ends at the first byte not mapped, so the
  * caller knows how much was installed (the kernel's *mapped).
  *
@@ -21,18 +21,13 @@ export function mapPages(
   va: number,
   last: number,
   oa: number,
+  leafLg2: number,
   singlePage: boolean,
 ): number {
   const s = pt.scratch;
   s.oa = oa;
-  if (singlePage) {
-    s.leafLg2 = 12;
-    s.leafLevel = 0;
-  } else {
-    s.leafLg2 = computeBestPgsize(pt.pageSizes, va, last, oa);
-    if (s.leafLg2 === 0) return -Errno.ENXIO;
-    s.leafLevel = Math.floor((s.leafLg2 - pt.fmt.granuleLg2) / 9);
-  }
+  s.leafLg2 = leafLg2;
+  s.leafLevel = singlePage ? 0 : Math.floor((leafLg2 - pt.fmt.granuleLg2) / 9);
 
   let ret = checkMapRange(pt, va, last);
   if (ret) return ret;
@@ -43,22 +38,21 @@ export function mapPages(
   }
 
   const top = pt.topLevel;
-  const maxVa = rangeMaxVaLg2(pt, top);
   ret =
     s.leafLevel === top
-      ? mapLeafLevel(pt, pt.topWords, top, va, last, top, maxVa)
-      : mapTableLevel(pt, pt.topWords, top, va, last, top, maxVa);
+      ? mapLeafLevel(pt, pt.topWords, top, va, last)
+      : mapTableLevel(pt, pt.topWords, top, va, last);
 
   // Tables were replaced by large leaves: flush walk caches before freeing them.
   if (s.mapGather.freelist.length !== 0) pt.iotlbSync(s.mapGather);
-  else s.mapGather.reset();
+  else if (!s.mapGather.isEmpty) s.mapGather.reset();
   return ret;
 }
 
 /** check_map_range(): the range must fit the top; with DYNAMIC_TOP, grow until it does. */
 function checkMapRange(pt: PtTable, va: number, last: number): number {
   for (;;) {
-    const fits = checkRange(pt, va, last, rangeMaxVaLg2(pt, pt.topLevel));
+    const fits = inRange(pt, va, last);
     if (!hasFeature(pt.features, PtFeature.DYNAMIC_TOP)) return fits ? 0 : -Errno.ERANGE;
     if (fits && pt.scratch.leafLevel <= pt.topLevel) return 0;
     const ret = increaseTop(pt, va, last);
@@ -73,10 +67,9 @@ function checkMapRange(pt: PtTable, va: number, last: number): number {
 function mapSinglePage(pt: PtTable, va: number): number {
   const fmt = pt.fmt;
   const top = pt.topLevel;
-  const maxVa = rangeMaxVaLg2(pt, top);
   let t = pt.topWords;
   for (let level = top; ; level--) {
-    const i = indexAt(pt, va, level, top, maxVa);
+    const i = indexAt(pt, va, level);
     const type = fmt.load(t, i, level);
     if (level === 0) {
       if (type !== EntryType.EMPTY) return -Errno.EADDRINUSE;
@@ -96,15 +89,13 @@ function mapTableLevel(
   level: number,
   va: number,
   last: number,
-  top: number,
-  maxVa: number,
 ): number {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
-  const itemSize = 2 ** isz;
-  let i = indexAt(pt, va, level, top, maxVa);
-  const end = indexAt(pt, last, level, top, maxVa) + 1;
-  let itemVa = lg2AlignDown(va, isz);
+  const itemSize = POW2[isz]!;
+  let i = indexAt(pt, va, level);
+  const end = indexAt(pt, last, level) + 1;
+  let itemVa = itemStart(pt, va, level);
   for (; i < end; i++, itemVa += itemSize) {
     const type = fmt.load(t, i, level);
     let child: Uint32Array;
@@ -123,8 +114,8 @@ function mapTableLevel(
     const childLast = Math.min(last, itemLast);
     const ret =
       pt.scratch.leafLevel === level - 1
-        ? mapLeafLevel(pt, child, level - 1, childVa, childLast, top, maxVa)
-        : mapTableLevel(pt, child, level - 1, childVa, childLast, top, maxVa);
+        ? mapLeafLevel(pt, child, level - 1, childVa, childLast)
+        : mapTableLevel(pt, child, level - 1, childVa, childLast);
     if (ret) return ret;
   }
   return 0;
@@ -141,32 +132,40 @@ function mapLeafLevel(
   level: number,
   va: number,
   last: number,
-  top: number,
-  maxVa: number,
 ): number {
   const fmt = pt.fmt;
   const s = pt.scratch;
   const isz = pt.itemLg2[level]!;
   const leafLg2 = s.leafLg2;
-  const step = 2 ** (leafLg2 - isz);
-  const leafSize = 2 ** leafLg2;
+  const step = POW2[leafLg2 - isz]!;
+  const leafSize = POW2[leafLg2]!;
   const needContig = leafLg2 !== isz;
-  let i = indexAt(pt, va, level, top, maxVa);
-  const end = indexAt(pt, last, level, top, maxVa) + 1;
-  let itemVa = lg2AlignDown(va, isz);
+  let i = indexAt(pt, va, level);
+  const end = indexAt(pt, last, level) + 1;
+  let itemVa = itemStart(pt, va, level);
   const attrs = s.attrs;
   let oa = s.oa;
   let ret = 0;
-  do {
-    if (needContig || fmt.load(t, i, level) !== EntryType.EMPTY) {
-      ret = clearContig(pt, t, level, i, step, itemVa);
-      if (ret) break;
+  while (i < end) {
+    if (!needContig) {
+      // Empty slots take leaves in one run; the kernel loads each slot too.
+      const j = fmt.firstNonEmpty(t, i, end);
+      if (j > i) {
+        const n = j - i;
+        fmt.installLeafRun(t, i, n, level, oa, leafLg2, attrs);
+        oa += n * leafSize;
+        itemVa += n * leafSize;
+        i = j;
+        continue;
+      }
     }
+    ret = clearContig(pt, t, level, i, step, itemVa);
+    if (ret) break;
     fmt.installLeaf(t, i, level, oa, leafLg2, attrs);
     oa += leafSize;
     i += step;
     itemVa += leafSize;
-  } while (i < end);
+  }
   s.oa = oa;
   return ret;
 }
@@ -186,7 +185,7 @@ function clearContig(
 ): number {
   const fmt = pt.fmt;
   const gather = pt.scratch.mapGather;
-  const itemSize = 2 ** pt.itemLg2[level]!;
+  const itemSize = POW2[pt.itemLg2[level]!]!;
   for (let i = start; i < start + step; i++, va += itemSize) {
     const type = fmt.load(t, i, level);
     if (type === EntryType.TABLE) {

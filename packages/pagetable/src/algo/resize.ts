@@ -1,8 +1,8 @@
 import { Errno } from "../errors.js";
 import { hasFeature, PtFeature } from "../features.js";
 import { EntryType } from "../format/format.js";
-import { indexAt, rangeMaxVaLg2 } from "../iter/geometry.js";
-import { ctzNumber, floorLog2, lg2AlignDown, lg2Mod } from "../log2.js";
+import { indexAt, itemStart } from "../iter/geometry.js";
+import { ctzNumber, floorLog2, lg2AlignDown, lg2Mod, POW2 } from "../log2.js";
 import type { IotlbGather } from "./gather.js";
 import type { LiveEntryWrite, PtTable } from "./table-like.js";
 
@@ -126,7 +126,7 @@ function buildTable(
   plan.built.push(pa);
   const t = pt.mem.words(pa);
   const isz = pt.itemLg2[level]!;
-  const itemSize = 2 ** isz;
+  const itemSize = POW2[isz]!;
   const end = va + itemSize * (1 << fmt.numItemsLg2(level));
   let i = 0;
   while (va < end) {
@@ -134,7 +134,7 @@ function buildTable(
     if (lg2 >= isz) {
       fmt.installLeaf(t, i, level, oa, lg2, attrs);
       if (dirty) fmt.makeWriteDirty(t, i, t[2 * i]!, t[2 * i + 1]!);
-      const n = 2 ** (lg2 - isz);
+      const n = POW2[lg2 - isz]!;
       i += n;
       va += n * itemSize;
       oa += n * itemSize;
@@ -168,7 +168,7 @@ function planRebuild(
 ): number {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
-  const itemSize = 2 ** isz;
+  const itemSize = POW2[isz]!;
   const c = fmt.numContigLg2(t, runStart, level);
   if (c !== 0 && !hasFeature(pt.features, PtFeature.OA_SIZE_CHANGE)) return -Errno.EOPNOTSUPP;
   const attrs = pt.scratch.attrs2;
@@ -193,7 +193,7 @@ function planRebuild(
       dirty,
     };
     if (lg2 >= isz) {
-      const n = 2 ** (lg2 - isz);
+      const n = POW2[lg2 - isz]!;
       plan.writes.push(w);
       i += n;
       va += n * itemSize;
@@ -233,7 +233,7 @@ function applyPlan(pt: PtTable, plan: Plan, gather: IotlbGather, report: ResizeR
       attrs[1] = w.attrHi;
       fmt.installLeaf(t, w.i, w.level, w.oa, w.lg2, attrs);
       if (w.dirty) fmt.makeWriteDirty(t, w.i, t[2 * w.i]!, t[2 * w.i + 1]!);
-      items = 2 ** (w.lg2 - pt.itemLg2[w.level]!);
+      items = POW2[w.lg2 - pt.itemLg2[w.level]!]!;
     }
     recordWrite(pt, report, w.level, w.tablePa, w.i, items, w.va, before, t);
   }
@@ -259,7 +259,7 @@ function recordWrite(
     index,
     items,
     va,
-    length: items * 2 ** pt.itemLg2[level]!,
+    length: items * POW2[pt.itemLg2[level]!]!,
     before,
     after: [t[2 * index]!, t[2 * index + 1]!],
   };
@@ -275,11 +275,10 @@ function recordWrite(
 export function cutAt(pt: PtTable, va: number, gather: IotlbGather, report: ResizeReport): number {
   const fmt = pt.fmt;
   const top = pt.topLevel;
-  const maxVa = rangeMaxVaLg2(pt, top);
   let t = pt.topWords;
   let tablePa = pt.topPa;
   for (let level = top; level >= 0; level--) {
-    const i = indexAt(pt, va, level, top, maxVa);
+    const i = indexAt(pt, va, level);
     const type = fmt.load(t, i, level);
     if (type === EntryType.TABLE) {
       tablePa = fmt.tablePa(t, i);
@@ -326,21 +325,9 @@ export function splitRange(
   gather: IotlbGather,
   report: ResizeReport,
 ): number {
-  const top = pt.topLevel;
   const plan = new Plan();
   const rule: SizeRule = { capStart: va, capEnd: last + 1, capLg2 };
-  const ret = planSplitLevel(
-    pt,
-    pt.topWords,
-    pt.topPa,
-    top,
-    va,
-    last,
-    top,
-    rangeMaxVaLg2(pt, top),
-    rule,
-    plan,
-  );
+  const ret = planSplitLevel(pt, pt.topWords, pt.topPa, pt.topLevel, va, last, rule, plan);
   if (ret) {
     plan.abandon(pt);
     return ret;
@@ -356,17 +343,15 @@ function planSplitLevel(
   level: number,
   va: number,
   last: number,
-  top: number,
-  maxVa: number,
   rule: SizeRule,
   plan: Plan,
 ): number {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
-  const itemSize = 2 ** isz;
-  const first = indexAt(pt, va, level, top, maxVa);
-  const end = indexAt(pt, last, level, top, maxVa) + 1;
-  const base = lg2AlignDown(va, isz) - first * itemSize;
+  const itemSize = POW2[isz]!;
+  const first = indexAt(pt, va, level);
+  const end = indexAt(pt, last, level) + 1;
+  const base = itemStart(pt, va, level) - first * itemSize;
   let i = first;
   while (i < end) {
     const itemVa = base + i * itemSize;
@@ -381,8 +366,6 @@ function planSplitLevel(
         level - 1,
         Math.max(va, itemVa),
         Math.min(last, itemLast),
-        top,
-        maxVa,
         rule,
         plan,
       );
@@ -428,20 +411,7 @@ export function collapseRange(
   report: ResizeReport,
 ): number {
   if (!hasFeature(pt.features, PtFeature.OA_TABLE_XCHG)) return -Errno.EOPNOTSUPP;
-  const top = pt.topLevel;
-  collapseLevel(
-    pt,
-    pt.topWords,
-    pt.topPa,
-    top,
-    va,
-    last,
-    top,
-    rangeMaxVaLg2(pt, top),
-    capLg2,
-    gather,
-    report,
-  );
+  collapseLevel(pt, pt.topWords, pt.topPa, pt.topLevel, va, last, capLg2, gather, report);
   return 0;
 }
 
@@ -452,18 +422,16 @@ function collapseLevel(
   level: number,
   va: number,
   last: number,
-  top: number,
-  maxVa: number,
   capLg2: number,
   gather: IotlbGather,
   report: ResizeReport,
 ): void {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
-  const itemSize = 2 ** isz;
-  const first = indexAt(pt, va, level, top, maxVa);
-  const end = indexAt(pt, last, level, top, maxVa) + 1;
-  const base = lg2AlignDown(va, isz) - first * itemSize;
+  const itemSize = POW2[isz]!;
+  const first = indexAt(pt, va, level);
+  const end = indexAt(pt, last, level) + 1;
+  const base = itemStart(pt, va, level) - first * itemSize;
   for (let i = first; i < end; i++) {
     if (fmt.load(t, i, level) !== EntryType.TABLE) continue;
     const itemVa = base + i * itemSize;
@@ -476,8 +444,6 @@ function collapseLevel(
       level - 1,
       Math.max(va, itemVa),
       Math.min(last, itemLast),
-      top,
-      maxVa,
       capLg2,
       gather,
       report,
@@ -506,7 +472,7 @@ function tableToLeaf(
   const fmt = pt.fmt;
   const child = pt.mem.words(childPa);
   const cl = level - 1;
-  const childSize = 2 ** pt.itemLg2[cl]!;
+  const childSize = POW2[pt.itemLg2[cl]!]!;
   const n = 1 << fmt.numItemsLg2(cl);
   if (fmt.load(child, 0, cl) !== EntryType.OA) return;
   const baseOa = fmt.entryOa(child, 0, cl);
@@ -528,7 +494,7 @@ function tableToLeaf(
   fmt.installLeaf(t, i, level, baseOa, pt.itemLg2[level]!, a);
   if (dirty) fmt.makeWriteDirty(t, i, t[2 * i]!, t[2 * i + 1]!);
   recordWrite(pt, report, level, tablePa, i, 1, itemVa, before, t);
-  gather.addRange(itemVa, 2 ** pt.itemLg2[level]!);
+  gather.addRange(itemVa, POW2[pt.itemLg2[level]!]!);
   gather.freelist.push(childPa);
   report.tablesFreed++;
   report.leavesMerged++;
@@ -551,7 +517,7 @@ function mergeRuns(
 ): void {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
-  const itemSize = 2 ** isz;
+  const itemSize = POW2[isz]!;
   const sizes = pt.levelSizes[level]!;
   const a = pt.scratch.attrs;
   const b = pt.scratch.attrs2;
@@ -565,7 +531,7 @@ function mergeRuns(
     let merged = false;
     for (let lg2 = Math.min(capLg2, 63); lg2 > isz + c; lg2--) {
       if (sizes[lg2] !== 1) continue;
-      const n = 2 ** (lg2 - isz);
+      const n = POW2[lg2 - isz]!;
       if (i % n !== 0 || i + n > end) continue;
       const gVa = base + i * itemSize;
       if (gVa < va || gVa + n * itemSize - 1 > last) continue;

@@ -1,5 +1,5 @@
 import { EntryType } from "../format/format.js";
-import { indexAt, rangeMaxVaLg2 } from "../iter/geometry.js";
+import { indexAt } from "../iter/geometry.js";
 import { lg2Mod } from "../log2.js";
 import type { PtTable } from "./table-like.js";
 
@@ -38,12 +38,11 @@ export class WalkResult {
 export function walkIova(pt: PtTable, va: number, out: WalkResult): boolean {
   const fmt = pt.fmt;
   const top = pt.topLevel;
-  const maxVa = rangeMaxVaLg2(pt, top);
   let t = pt.topWords;
   let tablePa = pt.topPa;
   out.reads = 0;
   for (let level = top; level >= 0; level--) {
-    const i = indexAt(pt, va, level, top, maxVa);
+    const i = indexAt(pt, va, level);
     out.reads++;
     const type = fmt.load(t, i, level);
     if (type === EntryType.TABLE) {
@@ -77,10 +76,9 @@ export function walkIova(pt: PtTable, va: number, out: WalkResult): boolean {
 export function translateIova(pt: PtTable, va: number): number {
   const fmt = pt.fmt;
   const top = pt.topLevel;
-  const maxVa = rangeMaxVaLg2(pt, top);
   let t = pt.topWords;
   for (let level = top; level >= 0; level--) {
-    const i = indexAt(pt, va, level, top, maxVa);
+    const i = indexAt(pt, va, level);
     const type = fmt.load(t, i, level);
     if (type === EntryType.TABLE) {
       t = pt.mem.words(fmt.tablePa(t, i));

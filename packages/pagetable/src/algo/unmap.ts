@@ -1,7 +1,7 @@
 import { Errno } from "../errors.js";
 import { EntryType } from "../format/format.js";
-import { indexAt, rangeMaxVaLg2 } from "../iter/geometry.js";
-import { lg2AlignDown, lg2Mod } from "../log2.js";
+import { indexAt, itemStart } from "../iter/geometry.js";
+import { lg2Mod, POW2 } from "../log2.js";
 import type { PtTable } from "./table-like.js";
 
 /**
@@ -17,25 +17,16 @@ import type { PtTable } from "./table-like.js";
  * `pt.scratch.freeList`.
  */
 export function unmapPages(pt: PtTable, va: number, last: number): number {
-  const top = pt.topLevel;
-  return unmapLevel(pt, pt.topWords, top, va, last, top, rangeMaxVaLg2(pt, top));
+  return unmapLevel(pt, pt.topWords, pt.topLevel, va, last);
 }
 
-function unmapLevel(
-  pt: PtTable,
-  t: Uint32Array,
-  level: number,
-  va: number,
-  last: number,
-  top: number,
-  maxVa: number,
-): number {
+function unmapLevel(pt: PtTable, t: Uint32Array, level: number, va: number, last: number): number {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
-  const itemSize = 2 ** isz;
-  let i = indexAt(pt, va, level, top, maxVa);
-  const end = indexAt(pt, last, level, top, maxVa) + 1;
-  let itemVa = lg2AlignDown(va, isz);
+  const itemSize = POW2[isz]!;
+  let i = indexAt(pt, va, level);
+  const end = indexAt(pt, last, level) + 1;
+  let itemVa = itemStart(pt, va, level);
   let numItems = 0;
   let ret = 0;
   let type = fmt.load(t, i, level);
@@ -43,6 +34,20 @@ function unmapLevel(
     return -Errno.EINVAL;
   }
   for (;;) {
+    if (type === EntryType.OA && level === 0) {
+      // Every present level-0 item is a leaf: clear the run in one go, finishing
+      // a contiguous entry that reaches past `last`.
+      let stop = end;
+      if (fmt.load(t, end - 1, 0) === EntryType.OA) {
+        stop = ((end - 1) | ((1 << fmt.numContigLg2(t, end - 1, 0)) - 1)) + 1;
+      }
+      const j = fmt.clearPresent(t, i, stop);
+      numItems += j - i;
+      i = j;
+      if (i >= end) break;
+      type = fmt.load(t, i, level);
+      continue;
+    }
     if (type === EntryType.OA) {
       const c = fmt.numContigLg2(t, i, level);
       const n = 1 << c;
@@ -55,15 +60,7 @@ function unmapLevel(
       const itemLast = itemVa + itemSize - 1;
       const fullyCovered = childVa === itemVa && last >= itemLast;
       const pa = fmt.tablePa(t, i);
-      ret = unmapLevel(
-        pt,
-        pt.mem.words(pa),
-        level - 1,
-        childVa,
-        Math.min(last, itemLast),
-        top,
-        maxVa,
-      );
+      ret = unmapLevel(pt, pt.mem.words(pa), level - 1, childVa, Math.min(last, itemLast));
       if (ret) break;
       // Only a table the range covers whole is freed; one that merely became empty stays.
       if (fullyCovered) {

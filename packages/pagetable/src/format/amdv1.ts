@@ -1,7 +1,15 @@
 import { featureMask, hasFeature, PtFeature } from "../features.js";
-import { ffz32 } from "../log2.js";
+import { ffz32, POW2 } from "../log2.js";
 import { IommuProt } from "../prot.js";
-import { entryShr32, oaFieldHi, oaFieldLo, readOaField, trailingOnes40 } from "./bits.js";
+import {
+  addrHi,
+  addrLo,
+  clearItems,
+  entryShr32,
+  fieldTrailingOnes,
+  readAddr,
+  writeLeafRun,
+} from "./bits.js";
 import {
   EntryType,
   type FormatConfig,
@@ -43,6 +51,12 @@ export class AmdV1Format implements PtFormat {
   readonly defaultFeatures: number;
   readonly hasDirty = true;
   private readonly sizesByLevel: number[][];
+  /**
+   * The OA field holds addr >> granule at bit 12, i.e. addr * 2^(12 - granule) in
+   * entry-bit terms: 1 for 4 KiB, 2 for the 2 KiB mock.
+   */
+  private readonly toField: number;
+  private readonly fromField: number;
 
   /** `mock`: the AMDV1_IOMMUFD_SELFTEST variant (2 KiB granule, 4 top levels, 56/51-bit). */
   constructor(mock: boolean) {
@@ -51,6 +65,8 @@ export class AmdV1Format implements PtFormat {
     this.maxTopLevel = mock ? 4 : 5;
     this.maxVaLg2 = mock ? 56 : 64;
     this.maxOaLg2 = mock ? 51 : 52;
+    this.toField = 2 ** (12 - this.granuleLg2);
+    this.fromField = 2 ** (this.granuleLg2 - 12);
     const cut = featureMask(PtFeature.OA_SIZE_CHANGE, PtFeature.OA_TABLE_XCHG);
     // iommu_amdv1.c builds DYNAMIC_TOP, FLUSH_RANGE(_NO_GAPS), ENCRYPT_TABLES and
     // FORCE_COHERENCE, forcing the first and the last two; iommu_mock.c builds none,
@@ -109,20 +125,31 @@ export class AmdV1Format implements PtFormat {
     return EntryType.TABLE;
   }
 
+  firstNonEmpty(t: Uint32Array, i: number, end: number): number {
+    while (i < end && (t[2 * i]! & PR) === 0) i++;
+    return i;
+  }
+
+  clearPresent(t: Uint32Array, i: number, end: number): number {
+    while (i < end && (t[2 * i]! & PR) !== 0) {
+      t[2 * i] = 0;
+      t[2 * i + 1] = 0;
+      i++;
+    }
+    return i;
+  }
+
   tablePa(t: Uint32Array, i: number): number {
-    return readOaField(t, i) * 2 ** this.granuleLg2;
+    return readAddr(t, i) * this.fromField;
   }
 
   entryOa(t: Uint32Array, i: number, _level: number): number {
-    const lo = t[2 * i]!;
-    const hi = t[2 * i + 1]!;
-    let field = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
-    if ((lo & NL_MASK) >>> NL_SHIFT === NL_SIZE) {
-      const ones = trailingOnes40(lo >>> 12, hi & 0xfffff);
-      const m = 2 ** ones;
-      field -= field % m;
+    let raw = readAddr(t, i);
+    if ((t[2 * i]! & NL_MASK) >>> NL_SHIFT === NL_SIZE) {
+      // The size code is the run of ones above bit 12; clearing it leaves the base.
+      raw -= (POW2[fieldTrailingOnes(t, i)]! - 1) * 4096;
     }
-    return field * 2 ** this.granuleLg2;
+    return raw * this.fromField;
   }
 
   numContigLg2(t: Uint32Array, i: number, level: number): number {
@@ -140,24 +167,51 @@ export class AmdV1Format implements PtFormat {
     oaszLg2: number,
     attrs: Uint32Array,
   ): void {
-    const g = this.granuleLg2;
-    const isz = g + ITEMS_PER_TABLE_LG2 * level;
-    let field = oa / 2 ** g;
-    let lo = PR | attrs[0]!;
+    const isz = this.granuleLg2 + ITEMS_PER_TABLE_LG2 * level;
+    let raw = oa * this.toField;
     if (oaszLg2 === isz) {
-      lo |= NL_DEFAULT << NL_SHIFT;
-      t[2 * i] = (lo | oaFieldLo(field)) >>> 0;
-      t[2 * i + 1] = (attrs[1]! | oaFieldHi(field)) >>> 0;
+      t[2 * i] = PR | (NL_DEFAULT << NL_SHIFT) | attrs[0]! | addrLo(raw);
+      t[2 * i + 1] = attrs[1]! | addrHi(raw);
       return;
     }
-    field += 2 ** (oaszLg2 - g - 1) - 1;
-    lo = (lo | (NL_SIZE << NL_SHIFT) | oaFieldLo(field)) >>> 0;
-    const hi = (attrs[1]! | oaFieldHi(field)) >>> 0;
-    const end = 2 * (i + 2 ** (oaszLg2 - isz));
+    // A 2^s leaf sets field bits 0..s-granule-2: address bits 12..s-granule+10.
+    raw += (POW2[oaszLg2 - this.granuleLg2 - 1]! - 1) * 4096;
+    const lo = (PR | (NL_SIZE << NL_SHIFT) | attrs[0]! | addrLo(raw)) >>> 0;
+    const hi = (attrs[1]! | addrHi(raw)) >>> 0;
+    const end = 2 * (i + (1 << (oaszLg2 - isz)));
     for (let w = 2 * i; w < end; w += 2) {
       t[w] = lo;
       t[w + 1] = hi;
     }
+  }
+
+  installLeafRun(
+    t: Uint32Array,
+    i: number,
+    count: number,
+    level: number,
+    oa: number,
+    oaszLg2: number,
+    attrs: Uint32Array,
+  ): void {
+    const isz = this.granuleLg2 + ITEMS_PER_TABLE_LG2 * level;
+    const step = POW2[oaszLg2]! * this.toField;
+    let raw = oa * this.toField;
+    let nl = NL_DEFAULT;
+    if (oaszLg2 !== isz) {
+      nl = NL_SIZE;
+      raw += (POW2[oaszLg2 - this.granuleLg2 - 1]! - 1) * 4096;
+    }
+    writeLeafRun(
+      t,
+      i,
+      count,
+      1 << (oaszLg2 - isz),
+      raw,
+      step,
+      PR | (nl << NL_SHIFT) | attrs[0]!,
+      attrs[1]!,
+    );
   }
 
   installTable(
@@ -169,15 +223,15 @@ export class AmdV1Format implements PtFormat {
     expectHi: number,
   ): boolean {
     if (t[2 * i] !== expectLo >>> 0 || t[2 * i + 1] !== expectHi >>> 0) return false;
-    const field = tablePa / 2 ** this.granuleLg2;
+    const raw = tablePa * this.toField;
     // Permissions are ANDed down the walk, so table entries always grant IR|IW.
-    t[2 * i] = (PR | (level << NL_SHIFT) | oaFieldLo(field)) >>> 0;
-    t[2 * i + 1] = (IR_HI | IW_HI | oaFieldHi(field)) >>> 0;
+    t[2 * i] = PR | (level << NL_SHIFT) | addrLo(raw);
+    t[2 * i + 1] = IR_HI | IW_HI | addrHi(raw);
     return true;
   }
 
   clearEntries(t: Uint32Array, i: number, numContigLg2: number): void {
-    t.fill(0, 2 * i, 2 * (i + (1 << numContigLg2)));
+    clearItems(t, i, numContigLg2);
   }
 
   attrFromEntry(t: Uint32Array, i: number, out: Uint32Array): void {

@@ -1,24 +1,26 @@
 /**
- * Field helpers shared by the formats: the OA field of bits 51:12 split across
- * the two words of an entry.
+ * Field helpers shared by the formats: an address in bits 51:12 of a 64-bit entry
+ * held as two 32-bit words. All of it is exact integer arithmetic on numbers
+ * below 2^53, with no division and no Math.pow.
  */
 
-/** Mask of bits 51:32 of the OA field within the high word. */
-export const OA_HI_MASK = 0xfffff;
+const TWO32 = 4294967296;
+const INV_TWO32 = 1 / TWO32;
 
-/** Writes OA field value `field` (an integer < 2^40) into bits 51:12 of (lo, hi). */
-export function oaFieldLo(field: number): number {
-  return ((field % 0x100000) * 0x1000) >>> 0;
+/** Bits 31:12 of a 4 KiB aligned address, placed as they sit in the low word. */
+export function addrLo(addr: number): number {
+  // ToUint32 of an exact integer is the integer mod 2^32.
+  return (addr >>> 0) & 0xfffff000;
 }
 
-/** High-word part of an OA field value. */
-export function oaFieldHi(field: number): number {
-  return Math.floor(field / 0x100000) & OA_HI_MASK;
+/** Bits 51:32 of an address, placed as they sit in the high word. */
+export function addrHi(addr: number): number {
+  return Math.floor(addr * INV_TWO32) & 0xfffff;
 }
 
-/** Reads the 40-bit OA field (bits 51:12) of item `i`. */
-export function readOaField(t: Uint32Array, i: number): number {
-  return (t[2 * i + 1]! & OA_HI_MASK) * 0x100000 + (t[2 * i]! >>> 12);
+/** The address held in bits 51:12 of item `i`. */
+export function readAddr(t: Uint32Array, i: number): number {
+  return (t[2 * i + 1]! & 0xfffff) * TWO32 + ((t[2 * i]! & 0xfffff000) >>> 0);
 }
 
 /** Number of trailing one bits of a 20-bit value (20 when all are ones). */
@@ -27,10 +29,10 @@ function trailingOnes20(x: number): number {
   return lowestZero & 0xfffff ? 31 - Math.clz32(lowestZero) : 20;
 }
 
-/** Number of trailing one bits of a 40-bit field value given as (bits 19:0, bits 39:20). */
-export function trailingOnes40(f0: number, f1: number): number {
-  const n0 = trailingOnes20(f0);
-  return n0 < 20 ? n0 : 20 + trailingOnes20(f1);
+/** Trailing one bits of the 40-bit field in bits 51:12 of item `i`. */
+export function fieldTrailingOnes(t: Uint32Array, i: number): number {
+  const n0 = trailingOnes20(t[2 * i]! >>> 12);
+  return n0 < 20 ? n0 : 20 + trailingOnes20(t[2 * i + 1]! & 0xfffff);
 }
 
 /**
@@ -43,4 +45,61 @@ export function entryShr32(t: Uint32Array, i: number, shift: number): number {
   if (shift === 0) return lo;
   if (shift < 32) return ((lo >>> shift) | (hi << (32 - shift))) >>> 0;
   return hi >>> (shift - 32);
+}
+
+/**
+ * Zeroes 2^numContigLg2 items from `i`: a store loop for short runs, fill() for
+ * long ones (the kernel switches to memset64 above 32 items for the same reason).
+ */
+export function clearItems(t: Uint32Array, i: number, numContigLg2: number): void {
+  if (numContigLg2 <= 5) {
+    const end = 2 * (i + (1 << numContigLg2));
+    for (let w = 2 * i; w < end; w++) t[w] = 0;
+  } else {
+    t.fill(0, 2 * i, 2 * (i + (1 << numContigLg2)));
+  }
+}
+
+/**
+ * Writes `count` leaves at consecutive items from `i`, each spanning `itemsPer`
+ * items with the same value, the address part starting at `raw` (entry-bit terms,
+ * any size code included) and growing by `step` per leaf; `loBits`/`hiBits` are
+ * the constant flag bits. The address words are stepped in 32-bit integer
+ * arithmetic with an explicit carry, so a bulk map costs little more than the
+ * stores themselves.
+ */
+export function writeLeafRun(
+  t: Uint32Array,
+  i: number,
+  count: number,
+  itemsPer: number,
+  raw: number,
+  step: number,
+  loBits: number,
+  hiBits: number,
+): void {
+  const rawHi = Math.floor(raw * INV_TWO32);
+  let lo = (raw - rawHi * TWO32) | 0;
+  let hi = rawHi | 0;
+  const sHi = Math.floor(step * INV_TWO32);
+  const stepLo = (step - sHi * TWO32) | 0;
+  const stepHi = sHi | 0;
+  let w = 2 * i;
+  for (let k = 0; k < count; k++) {
+    const vLo = loBits | (lo & 0xfffff000);
+    const vHi = hiBits | (hi & 0xfffff);
+    if (itemsPer === 1) {
+      t[w] = vLo;
+      t[w + 1] = vHi;
+      w += 2;
+    } else {
+      for (let n = 0; n < itemsPer; n++, w += 2) {
+        t[w] = vLo;
+        t[w + 1] = vHi;
+      }
+    }
+    const next = (lo + stepLo) | 0;
+    hi = (hi + stepHi + (next >>> 0 < lo >>> 0 ? 1 : 0)) | 0;
+    lo = next;
+  }
 }

@@ -70,6 +70,13 @@ export interface PtFormat {
 
   /** Classifies item `i` of a table at `level`. */
   load(t: Uint32Array, i: number, level: number): EntryType;
+  /** The first item in [i, end) that is not empty, or `end` (a fast scan for bulk maps). */
+  firstNonEmpty(t: Uint32Array, i: number, end: number): number;
+  /**
+   * Level 0 only: clears present items from `i` up to the first empty one or
+   * `end`, returning where it stopped (a fast path for bulk unmaps).
+   */
+  clearPresent(t: Uint32Array, i: number, end: number): number;
   /** Physical address of the table a TABLE item points at. */
   tablePa(t: Uint32Array, i: number): number;
   /** Output address of the start of the entry (of the whole run, for a contiguous entry). */
@@ -80,6 +87,20 @@ export interface PtFormat {
   installLeaf(
     t: Uint32Array,
     i: number,
+    level: number,
+    oa: number,
+    oaszLg2: number,
+    attrs: Uint32Array,
+  ): void;
+  /**
+   * Writes `count` consecutive leaves of 2^oaszLg2 bytes from item `i`, the first
+   * at `oa`, each following one at the next address (what a map of many pages
+   * writes into one table). Same result as `count` calls of installLeaf.
+   */
+  installLeafRun(
+    t: Uint32Array,
+    i: number,
+    count: number,
     level: number,
     oa: number,
     oaszLg2: number,

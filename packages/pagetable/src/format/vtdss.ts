@@ -1,6 +1,7 @@
 import { featureMask, hasFeature, PtFeature } from "../features.js";
+import { POW2 } from "../log2.js";
 import { IommuProt } from "../prot.js";
-import { oaFieldHi, oaFieldLo, readOaField } from "./bits.js";
+import { addrHi, addrLo, clearItems, readAddr, writeLeafRun } from "./bits.js";
 import {
   EntryType,
   type FormatConfig,
@@ -56,12 +57,26 @@ export class VtdSsFormat implements PtFormat {
     return EntryType.TABLE;
   }
 
+  firstNonEmpty(t: Uint32Array, i: number, end: number): number {
+    while (i < end && t[2 * i] === 0 && t[2 * i + 1] === 0) i++;
+    return i;
+  }
+
+  clearPresent(t: Uint32Array, i: number, end: number): number {
+    while (i < end && (t[2 * i]! | t[2 * i + 1]!) !== 0) {
+      t[2 * i] = 0;
+      t[2 * i + 1] = 0;
+      i++;
+    }
+    return i;
+  }
+
   tablePa(t: Uint32Array, i: number): number {
-    return readOaField(t, i) * 4096;
+    return readAddr(t, i);
   }
 
   entryOa(t: Uint32Array, i: number, _level: number): number {
-    return readOaField(t, i) * 4096;
+    return readAddr(t, i);
   }
 
   numContigLg2(_t: Uint32Array, _i: number, _level: number): number {
@@ -76,9 +91,20 @@ export class VtdSsFormat implements PtFormat {
     _oaszLg2: number,
     attrs: Uint32Array,
   ): void {
-    const field = oa / 4096;
-    t[2 * i] = (attrs[0]! | (level !== 0 ? PS : 0) | oaFieldLo(field)) >>> 0;
-    t[2 * i + 1] = (attrs[1]! | oaFieldHi(field)) >>> 0;
+    t[2 * i] = (attrs[0]! | (level !== 0 ? PS : 0) | addrLo(oa)) >>> 0;
+    t[2 * i + 1] = (attrs[1]! | addrHi(oa)) >>> 0;
+  }
+
+  installLeafRun(
+    t: Uint32Array,
+    i: number,
+    count: number,
+    level: number,
+    oa: number,
+    oaszLg2: number,
+    attrs: Uint32Array,
+  ): void {
+    writeLeafRun(t, i, count, 1, oa, POW2[oaszLg2]!, attrs[0]! | (level !== 0 ? PS : 0), attrs[1]!);
   }
 
   installTable(
@@ -90,14 +116,13 @@ export class VtdSsFormat implements PtFormat {
     expectHi: number,
   ): boolean {
     if (t[2 * i] !== expectLo >>> 0 || t[2 * i + 1] !== expectHi >>> 0) return false;
-    const field = tablePa / 4096;
-    t[2 * i] = (R | W | oaFieldLo(field)) >>> 0;
-    t[2 * i + 1] = oaFieldHi(field);
+    t[2 * i] = (R | W | addrLo(tablePa)) >>> 0;
+    t[2 * i + 1] = addrHi(tablePa);
     return true;
   }
 
   clearEntries(t: Uint32Array, i: number, numContigLg2: number): void {
-    t.fill(0, 2 * i, 2 * (i + (1 << numContigLg2)));
+    clearItems(t, i, numContigLg2);
   }
 
   attrFromEntry(t: Uint32Array, i: number, out: Uint32Array): void {

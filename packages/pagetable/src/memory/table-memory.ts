@@ -2,6 +2,8 @@ import { fail } from "../errors.js";
 
 /** Bytes of one table page: 512 entries of 64 bits. */
 export const TABLE_PAGE_BYTES = 4096;
+const INV_PAGE_BYTES = 1 / 4096;
+
 /** 32-bit words in one table page. */
 export const TABLE_PAGE_WORDS = 1024;
 
@@ -132,7 +134,7 @@ export class TableMemory {
 
   /** The words of the table page at a physical address (allocated or not yet reused). */
   words(pa: number): Uint32Array {
-    return this.pages[(pa / TABLE_PAGE_BYTES - this.baseFrame) | 0] as Uint32Array;
+    return this.pages[(pa * INV_PAGE_BYTES - this.baseFrame) | 0] as Uint32Array;
   }
 
   /** The words of the page holding frame number `frame` (pa / 4096). */

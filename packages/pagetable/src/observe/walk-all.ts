@@ -1,7 +1,7 @@
 import type { PtTable } from "../algo/table-like.js";
 import { EntryType } from "../format/format.js";
-import { indexAt, rangeMaxVaLg2 } from "../iter/geometry.js";
-import { lg2AlignDown } from "../log2.js";
+import { indexAt, itemStart } from "../iter/geometry.js";
+import { POW2 } from "../log2.js";
 
 /** Visitor of {@link visitRange}: a table item (entered before its children) or a leaf entry. */
 export interface RangeVisitor {
@@ -11,8 +11,7 @@ export interface RangeVisitor {
 
 /** Visits, in IOVA order, every table and every leaf entry meeting [va, last]. */
 export function visitRange(pt: PtTable, va: number, last: number, v: RangeVisitor): void {
-  const top = pt.topLevel;
-  visitLevel(pt, pt.topWords, top, va, last, top, rangeMaxVaLg2(pt, top), v);
+  visitLevel(pt, pt.topWords, pt.topLevel, va, last, v);
 }
 
 function visitLevel(
@@ -21,16 +20,14 @@ function visitLevel(
   level: number,
   va: number,
   last: number,
-  top: number,
-  maxVa: number,
   v: RangeVisitor,
 ): void {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
-  const itemSize = 2 ** isz;
-  const first = indexAt(pt, va, level, top, maxVa);
-  const end = indexAt(pt, last, level, top, maxVa) + 1;
-  const base = lg2AlignDown(va, isz) - first * itemSize;
+  const itemSize = POW2[isz]!;
+  const first = indexAt(pt, va, level);
+  const end = indexAt(pt, last, level) + 1;
+  const base = itemStart(pt, va, level) - first * itemSize;
   let i = first;
   while (i < end) {
     const itemVa = base + i * itemSize;
@@ -45,8 +42,6 @@ function visitLevel(
         level - 1,
         Math.max(va, itemVa),
         Math.min(last, itemLast),
-        top,
-        maxVa,
         v,
       );
       i++;
