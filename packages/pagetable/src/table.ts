@@ -6,7 +6,7 @@ import { mapPages } from "./algo/map.js";
 import { collapseRange, cutAt, newReport, type ResizeReport, splitRange } from "./algo/resize.js";
 import type { LiveWriteObserver, PtTable } from "./algo/table-like.js";
 import { translateIova, WalkResult, walkIova } from "./algo/translate.js";
-import { unmapPages } from "./algo/unmap.js";
+import { unmapPages, unmapSinglePage } from "./algo/unmap.js";
 import { errnoName, fail, PageTableError, type PtErrno } from "./errors.js";
 import { featureMask, hasFeature, PtFeature } from "./features.js";
 import type { PtFormat } from "./format/format.js";
@@ -146,6 +146,8 @@ export class IoPageTable implements PtTable {
   private readonly signExtend: boolean;
   /** The kernel's PAGE_SIZE single-page fast path applies (4K granule, 4K allowed). */
   private readonly has4kFastPath: boolean;
+  /** Bytes of a level-0 item. */
+  private readonly granuleSize: number;
   /** @internal */ vaLast = 0;
   /** The allocator table pages come from. */
   readonly mem: TableMemory;
@@ -269,6 +271,7 @@ export class IoPageTable implements PtTable {
     this.oaLimit = 2 ** this.maxOaLg2;
     this.signExtend = hasFeature(features, PtFeature.SIGN_EXTEND);
     this.has4kFastPath = fmt.granuleLg2 === 12 && sizes[12] === 1;
+    this.granuleSize = 2 ** fmt.granuleLg2;
     this.pgsizeBitmap = bitmapFromSizes(sizes);
     this.levelSizes = [];
     for (let l = 0; l <= fmt.maxTopLevel; l++) {
@@ -565,8 +568,8 @@ export class IoPageTable implements PtTable {
     const last = iova + length - 1;
     if (!inRange(this, iova, last)) return 0;
     const s = this.scratch;
-    s.unmapped = 0;
-    unmapPages(this, iova, last);
+    s.unmapped = length === this.granuleSize ? unmapSinglePage(this, iova) : 0;
+    if (s.unmapped === 0) unmapPages(this, iova, last);
     const g = gather ?? this.unmapGather;
     const hasRange = s.unmapped !== 0;
     if (

@@ -44,10 +44,14 @@ export interface BenchRow {
 
 /** Options of {@link runBench}. */
 export interface BenchOptions {
-  /** Timed samples per case; the median is reported. */
+  /** Least timed samples per case; the median is reported. */
   samples?: number;
-  /** Untimed warm-up samples per case, so the JIT has settled. */
+  /** Least untimed warm-up samples per case, so the JIT has settled. */
   warmup?: number;
+  /** Warm up for at least this long per case (ms), whatever `warmup` says. */
+  warmupMs?: number;
+  /** Keep sampling a case until this long has been spent (ms), whatever `samples` says. */
+  sampleMs?: number;
   /** Write rows to this file as JSON. */
   jsonFile?: string;
   /** Print the table (default true). */
@@ -82,20 +86,41 @@ function median(xs: number[]): number {
   return s[s.length >> 1] ?? Number.NaN;
 }
 
-function timeSamples(c: BenchCase, samples: number, warmup: number): number[] {
+function sampleOnce(c: BenchCase): number {
+  c.before?.();
+  const t0 = nowNs();
+  c.run();
+  const t1 = nowNs();
+  c.after?.();
+  return t1 - t0;
+}
+
+/**
+ * Warms a case up (at least `warmup` samples and `warmupMs`), then takes at least
+ * `samples` samples and keeps going until `sampleMs` is spent, capped at 10x the
+ * sample count, so short operations are measured after the JIT has settled.
+ */
+function timeSamples(
+  c: BenchCase,
+  samples: number,
+  warmup: number,
+  warmupMs: number,
+  sampleMs: number,
+): number[] {
+  const start = nowNs();
+  for (let s = 0; s < warmup || (nowNs() - start) / 1e6 < warmupMs; s++) {
+    sampleOnce(c);
+    if (s > 100 * Math.max(warmup, 1)) break;
+  }
   const out: number[] = [];
-  for (let s = 0; s < warmup + samples; s++) {
-    c.before?.();
-    const t0 = nowNs();
-    c.run();
-    const t1 = nowNs();
-    c.after?.();
-    if (s >= warmup) out.push((t1 - t0) / c.opsPerSample);
+  const t0 = nowNs();
+  while (out.length < samples || ((nowNs() - t0) / 1e6 < sampleMs && out.length < 10 * samples)) {
+    out.push(sampleOnce(c) / c.opsPerSample);
   }
   return out;
 }
 
-/** The raw baseline case for a case: same op count, same entries stored per op. */
+/** The raw baseline case for a case: same entries stored per op. */
 function rawCaseFor(c: BenchCase): BenchCase {
   const entries = c.entriesPerOp;
   const ops = c.opsPerSample;
@@ -109,25 +134,61 @@ function rawCaseFor(c: BenchCase): BenchCase {
   };
 }
 
+/** Shortest sample worth timing: virtual machines' clocks can be coarse. */
+const MIN_SAMPLE_NS = 200_000;
+
+/**
+ * A case without before/after can be repeated inside one sample; repeat it
+ * until a sample lasts at least MIN_SAMPLE_NS. Cases with before/after must
+ * carry enough operations themselves (rows where they do not are flagged).
+ */
+function calibrate(c: BenchCase): BenchCase {
+  if (c.before || c.after) return c;
+  c.run();
+  const t0 = nowNs();
+  c.run();
+  const one = Math.max(nowNs() - t0, 1);
+  const reps = Math.min(Math.ceil(MIN_SAMPLE_NS / one), 1_000_000);
+  if (reps <= 1) return c;
+  const body = c.run;
+  return {
+    ...c,
+    opsPerSample: c.opsPerSample * reps,
+    run: () => {
+      for (let r = 0; r < reps; r++) body();
+    },
+  };
+}
+
 /** Runs every case with its baseline and returns (and optionally prints/writes) the rows. */
 export function runBench(cases: BenchCase[], opts: BenchOptions = {}): BenchRow[] {
   const samples = opts.samples ?? 15;
   const warmup = opts.warmup ?? 5;
+  const warmupMs = opts.warmupMs ?? 150;
+  const sampleMs = opts.sampleMs ?? 150;
   const rows: BenchRow[] = [];
-  for (const c of cases) {
-    const raw = rawCaseFor(c);
+  for (const original of cases) {
+    const c = calibrate(original);
+    const raw = calibrate(rawCaseFor(original));
     // Interleave case and baseline so a burst of noise hits both.
+    const baseline = c.baseline ? calibrate(c.baseline) : undefined;
     const a: number[] = [];
     const b: number[] = [];
     const d: number[] = [];
     const per = Math.ceil(samples / 3);
     for (let round = 0; round < 3; round++) {
       const wu = round === 0 ? warmup : 1;
-      a.push(...timeSamples(c, per, wu));
-      b.push(...timeSamples(raw, per, wu));
-      if (c.baseline) d.push(...timeSamples(c.baseline, per, wu));
+      const wms = round === 0 ? warmupMs : 0;
+      a.push(...timeSamples(c, per, wu, wms, sampleMs / 3));
+      b.push(...timeSamples(raw, per, wu, wms, sampleMs / 3));
+      if (baseline) d.push(...timeSamples(baseline, per, wu, wms, sampleMs / 3));
     }
     const nsPerOp = median(a);
+    if (nsPerOp * c.opsPerSample < MIN_SAMPLE_NS / 4) {
+      console.warn(
+        `bench: ${c.name}: samples of ${Math.round(nsPerOp * c.opsPerSample)} ns are too short to time well; give it more operations per sample`,
+      );
+    }
     const rawNsPerOp = median(b);
     const row: BenchRow = {
       case: c.name,
@@ -135,9 +196,9 @@ export function runBench(cases: BenchCase[], opts: BenchOptions = {}): BenchRow[
       rawNsPerOp: round3(rawNsPerOp),
       ratioToRaw: round3(nsPerOp / Math.max(rawNsPerOp, 1e-3)),
     };
-    if (c.baseline) {
+    if (baseline) {
       const base = median(d);
-      row.baseline = c.baseline.name;
+      row.baseline = baseline.name;
       row.baselineNsPerOp = round3(base);
       row.ratioToBaseline = round3(nsPerOp / Math.max(base, 1e-3));
     }
@@ -180,6 +241,8 @@ export function benchArgs(dir: string, argv = process.argv.slice(2)): BenchOptio
   if (quick) {
     o.samples = 3;
     o.warmup = 1;
+    o.warmupMs = 0;
+    o.sampleMs = 0;
   }
   return o;
 }

@@ -20,6 +20,27 @@ export function unmapPages(pt: PtTable, va: number, last: number): number {
   return unmapLevel(pt, pt.topWords, pt.topLevel, va, last);
 }
 
+/**
+ * The common single-page case: descend through tables to a level-0 leaf of one
+ * item and clear it. Returns the bytes cleared, or 0 when the full walk must
+ * decide (a large leaf on the way, a hole, a contiguous run): its result is the
+ * same, this only skips the general loop. The level-0 table is never freed here,
+ * as in the full walk (one page never covers a whole table).
+ */
+export function unmapSinglePage(pt: PtTable, va: number): number {
+  const fmt = pt.fmt;
+  let t = pt.topWords;
+  for (let level = pt.topLevel; level > 0; level--) {
+    const i = indexAt(pt, va, level);
+    if (fmt.load(t, i, level) !== EntryType.TABLE) return 0;
+    t = pt.mem.words(fmt.tablePa(t, i));
+  }
+  const i = indexAt(pt, va, 0);
+  if (fmt.load(t, i, 0) !== EntryType.OA || fmt.numContigLg2(t, i, 0) !== 0) return 0;
+  fmt.clearEntries(t, i, 0);
+  return pt.itemSize[0]!;
+}
+
 function unmapLevel(pt: PtTable, t: Uint32Array, level: number, va: number, last: number): number {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
