@@ -9,10 +9,11 @@
  * @packageDocumentation
  */
 
+export type { WalkScratch } from "./algo/args.js";
 export type { DirtyRecorder } from "./algo/dirty.js";
 export { IotlbGather } from "./algo/gather.js";
 export type { ResizeReport } from "./algo/resize.js";
-export type { LiveEntryWrite, LiveWriteObserver } from "./algo/table-like.js";
+export type { LiveEntryWrite, LiveWriteObserver, PtTable } from "./algo/table-like.js";
 export { WalkResult } from "./algo/translate.js";
 export { Errno, PageTableError, type PtErrno } from "./errors.js";
 export { featureMask, hasFeature, PtFeature, type PtFeatureName } from "./features.js";
@@ -27,6 +28,7 @@ export { FORMATS, type FormatName, formatByName } from "./format/registry.js";
 export { VtdSsFormat, vtdss } from "./format/vtdss.js";
 export { X86_64Format, x86_64 } from "./format/x86-64.js";
 export { computeBestPgsize, sizesFromBitmap, sizesOfBitmap } from "./iter/best-pgsize.js";
+export type { PtGeometry } from "./iter/geometry.js";
 export { ffs32, ffs64, ffz32, ffz64, fls32, fls64 } from "./log2.js";
 export { TABLE_PAGE_BYTES, TableMemory, type TableMemoryOptions } from "./memory/table-memory.js";
 export { IOMMU_DIRTY_NO_CLEAR, IOMMU_PROT_ALL, IommuProt } from "./prot.js";

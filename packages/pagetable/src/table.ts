@@ -326,13 +326,18 @@ export class IoPageTable implements PtTable {
     return this.fmt.hwInfo(this._topPa, this._topLevel);
   }
 
-  /** @internal */
+  /**
+   * Allocates a zeroed table page charged to this table and returns its physical
+   * address, or -1 when the allocator fails (ENOMEM). For hardware models that
+   * build table pages the domain will own (TMPM's PSMASH_IO PTE page): charged
+   * here, the page is counted, walked, unmapped and freed like any other.
+   */
   allocTable(): number {
     const pa = this.mem.alloc();
     if (pa >= 0) this._tablesInUse++;
     return pa;
   }
-  /** @internal */
+  /** Frees a table page charged to this table (one that is no longer linked). */
   freeTable(pa: number): void {
     this.mem.free(pa);
     this._tablesInUse--;

@@ -29,7 +29,9 @@ export type LiveWriteObserver = (write: LiveEntryWrite) => void;
 /**
  * What the algorithms need from a table: its geometry, its memory, its scratch
  * and the driver callbacks. `IoPageTable` implements it; the algorithms never see
- * anything else.
+ * anything else. Hardware models (an engine that builds PTE pages for the domain,
+ * like AMD's TMPM) use the same contract: `allocTable()` charges a page to the
+ * table so its accounting, later unmaps and frees see it as its own.
  */
 export interface PtTable extends PtGeometry {
   readonly mem: TableMemory;

@@ -4,7 +4,7 @@ import { lg2Mod } from "../log2.js";
 import type { PtTable } from "./table-like.js";
 
 /**
- * What a hardware walk of one IOVA finds: filled by {@link walkIova}, reused by
+ * What a hardware walk of one IOVA finds: filled by `IoPageTable.lookup()`, reused by
  * callers (an IOMMU model keeps one) so that a walk allocates nothing.
  */
 export class WalkResult {
