@@ -8,7 +8,10 @@
 export const PtFeature = {
   /** Table memory must be flushed from CPU caches before the IOMMU may walk it. Accepted, not modelled (no cache model). */
   DMA_INCOHERENT: 0,
-  /** The table spans the whole 64-bit VA space. Never set in this model: IOVAs stop at 2^53. */
+  /**
+   * The table spans the whole 64-bit VA space (set by init when the top range is
+   * 64 bits wide; AMD v1 is built with it). IOVAs still stop at 2^53 in this model.
+   */
   FULL_VA: 1,
   /** The top level grows during map, the old top becoming index 0 of the new one. */
   DYNAMIC_TOP: 2,
@@ -54,4 +57,22 @@ export function featureMask(...bits: number[]): number {
 /** True when the mask contains the feature bit. */
 export function hasFeature(mask: number, bit: number): boolean {
   return (mask & (1 << bit)) !== 0;
+}
+
+/**
+ * PT_SUPPORTED_FEATURES of a CONFIG_DEBUG_GENERIC_PT build (pt_defs.h): every
+ * format is compiled with every feature, except DMA_INCOHERENT where the format
+ * was not built with it (it needs a software bit), and except what cannot
+ * coexist with sign extension: DYNAMIC_TOP and FULL_VA for a sign-extended
+ * format, SIGN_EXTEND for the others. The kernel's KUnit runs in this build.
+ */
+export function debugSupportedFeatures(supported: number): number {
+  let m = 0xffffffff;
+  if (!hasFeature(supported, PtFeature.DMA_INCOHERENT)) m &= ~(1 << PtFeature.DMA_INCOHERENT);
+  if (hasFeature(supported, PtFeature.SIGN_EXTEND)) {
+    m &= ~((1 << PtFeature.DYNAMIC_TOP) | (1 << PtFeature.FULL_VA));
+  } else {
+    m &= ~(1 << PtFeature.SIGN_EXTEND);
+  }
+  return m >>> 0;
 }

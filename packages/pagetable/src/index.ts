@@ -16,7 +16,13 @@ export type { ResizeReport } from "./algo/resize.js";
 export type { LiveEntryWrite, LiveWriteObserver, PtTable } from "./algo/table-like.js";
 export { WalkResult } from "./algo/translate.js";
 export { Errno, PageTableError, type PtErrno } from "./errors.js";
-export { featureMask, hasFeature, PtFeature, type PtFeatureName } from "./features.js";
+export {
+  debugSupportedFeatures,
+  featureMask,
+  hasFeature,
+  PtFeature,
+  type PtFeatureName,
+} from "./features.js";
 export { AmdV1Format, amdv1, amdv1Mock } from "./format/amdv1.js";
 export {
   EntryType,

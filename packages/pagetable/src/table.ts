@@ -8,7 +8,7 @@ import type { LiveWriteObserver, PtTable } from "./algo/table-like.js";
 import { translateIova, WalkResult, walkIova } from "./algo/translate.js";
 import { unmapPages, unmapSinglePage } from "./algo/unmap.js";
 import { errnoName, fail, PageTableError, type PtErrno } from "./errors.js";
-import { featureMask, hasFeature, PtFeature } from "./features.js";
+import { debugSupportedFeatures, featureMask, hasFeature, PtFeature } from "./features.js";
 import type { PtFormat } from "./format/format.js";
 import { type FormatName, formatByName } from "./format/registry.js";
 import { bitmapFromSizes, computeBestPgsize, sizesFromBitmap } from "./iter/best-pgsize.js";
@@ -47,6 +47,13 @@ export interface IoPageTableConfig {
    * Asking for one the format is not built with is EOPNOTSUPP, as in the kernel.
    */
   features?: number;
+  /**
+   * Model a CONFIG_DEBUG_GENERIC_PT build, the one the kernel's KUnit runs in
+   * (drivers/iommu/generic_pt/.kunitconfig): every format is compiled with every
+   * feature (see {@link debugSupportedFeatures}) and init does not insist on the
+   * features a format forces on. Default false: a production build.
+   */
+  debugGenericPt?: boolean;
   /** AMD v1: starting level 1..5 (default 2, a 3-level table that grows on demand). */
   startingLevel?: number;
   /**
@@ -182,13 +189,21 @@ export class IoPageTable implements PtTable {
       fail("EINVAL", "hwMaxOaLg2", hwOa, "must be a positive integer");
     }
     let features = config.features ?? fmt.defaultFeatures;
-    if (!Number.isInteger(features) || features < 0) {
-      fail("EINVAL", "features", features, "must be a feature bit mask");
+    if (!Number.isInteger(features) || features < 0 || features > 0xffffffff) {
+      fail("EINVAL", "features", features, "must be a 32-bit feature bit mask");
     }
+    const debug = config.debugGenericPt ?? false;
+    if (typeof debug !== "boolean") {
+      fail("EINVAL", "debugGenericPt", debug, "must be a boolean");
+    }
+    const supported = debug ? debugSupportedFeatures(fmt.supportedFeatures) : fmt.supportedFeatures;
+    // pt_feature(): a feature the format forces on reads as on, whatever the mask
+    // says; the format's init and the top range already see it that way.
+    const forced = fmt.forcedFeatures;
     const geo = fmt.init({
       hwMaxVaLg2: hwVa,
       hwMaxOaLg2: hwOa,
-      features,
+      features: (features | forced) >>> 0,
       ...(config.startingLevel !== undefined ? { startingLevel: config.startingLevel } : {}),
     });
     if (typeof geo === "string") {
@@ -220,18 +235,21 @@ export class IoPageTable implements PtTable {
     // pt_init_common(): feature fix-ups, then the feature checks.
     let maxVa = geo.maxVaLg2;
     this.maxVaLg2 = maxVa;
-    this.features = features;
+    this.features = (features | forced) >>> 0;
     const topRangeVa = rangeMaxVaLg2(this, geo.topLevel);
     if (geo.topLevel === fmt.maxTopLevel || maxVa === topRangeVa) {
       features &= ~(1 << PtFeature.DYNAMIC_TOP);
     }
     if (topRangeVa === 64) features |= 1 << PtFeature.FULL_VA;
-    if ((features & ~fmt.supportedFeatures) !== 0) {
+    if ((features & ~supported) !== 0) {
       fail("EOPNOTSUPP", "features", features, `asks for features ${fmt.name} is not built with`);
     }
-    if ((features & fmt.forcedFeatures) !== fmt.forcedFeatures) {
+    // A debug build skips this check; the forced features then stay on through
+    // pt_feature() even where the fix-ups above cleared them (DYNAMIC_TOP).
+    if (!debug && (features & forced) !== forced) {
       fail("EOPNOTSUPP", "features", features, `lacks features ${fmt.name} always enables`);
     }
+    features = (features | forced) >>> 0;
     if (!hasFeature(features, PtFeature.DYNAMIC_TOP) && geo.topLevel !== fmt.maxTopLevel) {
       if (maxVa > fmt.numItemsLg2(geo.topLevel) + this.itemLg2[geo.topLevel]!) {
         fail("EOPNOTSUPP", "hwMaxVaLg2", hwVa, "is wider than the top level can decode");

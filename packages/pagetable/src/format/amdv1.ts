@@ -68,14 +68,16 @@ export class AmdV1Format implements PtFormat {
     this.toField = 2 ** (12 - this.granuleLg2);
     this.fromField = 2 ** (this.granuleLg2 - 12);
     const cut = featureMask(PtFeature.OA_SIZE_CHANGE, PtFeature.OA_TABLE_XCHG);
-    // iommu_amdv1.c builds DYNAMIC_TOP, FLUSH_RANGE(_NO_GAPS), ENCRYPT_TABLES and
-    // FORCE_COHERENCE, forcing the first and the last two; iommu_mock.c builds none,
+    // iommu_amdv1.c builds FULL_VA, DYNAMIC_TOP, FLUSH_RANGE(_NO_GAPS),
+    // ENCRYPT_TABLES and FORCE_COHERENCE, forcing DYNAMIC_TOP and the last two
+    // (FULL_VA is what init sets for a 64-bit top range); iommu_mock.c builds none,
     // so the mock also refuses cut/split/collapse with EOPNOTSUPP. Hitless resizing
     // (the RFC cut features) suits the AMD walker: a PDE replaced by an equivalent
     // table, or a run rewritten item by item, keeps every translation valid.
     this.supportedFeatures = mock
       ? 0
       : featureMask(
+          PtFeature.FULL_VA,
           PtFeature.DYNAMIC_TOP,
           PtFeature.FLUSH_RANGE,
           PtFeature.FLUSH_RANGE_NO_GAPS,
