@@ -155,6 +155,8 @@ export class IoPageTable implements PtTable {
   private readonly has4kFastPath: boolean;
   /** Bytes of a level-0 item. */
   private readonly granuleSize: number;
+  /** log2 of the domain's smallest page size. */
+  private readonly minPageLg2: number;
   /** @internal */ vaLast = 0;
   /** The allocator table pages come from. */
   readonly mem: TableMemory;
@@ -290,6 +292,9 @@ export class IoPageTable implements PtTable {
     this.signExtend = hasFeature(features, PtFeature.SIGN_EXTEND);
     this.has4kFastPath = fmt.granuleLg2 === 12 && sizes[12] === 1;
     this.granuleSize = 2 ** fmt.granuleLg2;
+    let minLg2 = 0;
+    while (minLg2 < 64 && sizes[minLg2] !== 1) minLg2++;
+    this.minPageLg2 = minLg2;
     this.pgsizeBitmap = bitmapFromSizes(sizes);
     this.levelSizes = [];
     for (let l = 0; l <= fmt.maxTopLevel; l++) {
@@ -336,8 +341,7 @@ export class IoPageTable implements PtTable {
   }
   /** Smallest page size of the domain, in bytes. */
   get minPageSize(): number {
-    for (let lg2 = 0; lg2 < 64; lg2++) if (this.pageSizes[lg2] === 1) return 2 ** lg2;
-    return 0;
+    return 2 ** this.minPageLg2;
   }
   /** What a driver programs into hardware: DTE root and mode, GCR3 and levels, or SSPTPTR and aw. */
   hwInfo(): Record<string, number> {
@@ -518,20 +522,37 @@ export class IoPageTable implements PtTable {
    * iova, paddr and length must be multiples of the smallest page size (EINVAL).
    */
   mapRange(iova: number, paddr: number, length: number, prot: number): void {
-    this.checkLive();
-    checkIova("iova", iova, this.features);
-    checkPhys("paddr", paddr);
-    checkLength("length", length, iova);
-    checkUint("prot", prot);
-    const min = this.minPageSize;
-    for (const [name, v] of [
-      ["iova", iova],
-      ["paddr", paddr],
-      ["length", length],
-    ] as const) {
-      if (lg2Mod(Math.abs(v), Math.log2(min)) !== 0) {
-        fail("EINVAL", name, v, `is not a multiple of the smallest page size ${min}`);
+    const minLg2 = this.minPageLg2;
+    // One combined test for the common case; the slow path finds the culprit.
+    if (
+      this.destroyed ||
+      !Number.isSafeInteger(iova) ||
+      (iova < 0 && !this.signExtend) ||
+      !Number.isSafeInteger(paddr) ||
+      paddr < 0 ||
+      !Number.isSafeInteger(length) ||
+      length <= 0 ||
+      !Number.isSafeInteger(iova + length - 1) ||
+      (prot & ~IOMMU_PROT_ALL) !== 0 ||
+      prot !== (prot | 0) ||
+      lg2Mod(iova, minLg2) !== 0 ||
+      lg2Mod(paddr, minLg2) !== 0 ||
+      lg2Mod(length, minLg2) !== 0
+    ) {
+      this.checkLive();
+      checkIova("iova", iova, this.features);
+      checkPhys("paddr", paddr);
+      checkUint("prot", prot);
+      if (prot & ~IOMMU_PROT_ALL) fail("EINVAL", "prot", prot, "has unknown IOMMU_* bits");
+      checkLength("length", length, iova);
+      const min = 2 ** minLg2;
+      if (lg2Mod(iova, minLg2) !== 0) {
+        fail("EINVAL", "iova", iova, `is not a multiple of the smallest page size ${min}`);
       }
+      if (lg2Mod(paddr, minLg2) !== 0) {
+        fail("EINVAL", "paddr", paddr, `is not a multiple of the smallest page size ${min}`);
+      }
+      fail("EINVAL", "length", length, `is not a multiple of the smallest page size ${min}`);
     }
     let done = 0;
     try {
