@@ -13,6 +13,7 @@ import {
   type PtFormat,
   sizesOfBitmap,
   TableMemory,
+  WalkResult,
 } from "../index.js";
 import { rangeMaxVaLg2 } from "../iter/geometry.js";
 
@@ -151,7 +152,11 @@ export class KunitPriv {
 
   /** The kernel's do_unmap(): iommu_unmap() must remove exactly `len`. */
   doUnmap(va: number, len: number): void {
-    expect(this.pt.unmapRange(va, len)).toBe(len);
+    const got = this.pt.unmapRange(va, len);
+    if (got !== len)
+      expect.fail(
+        `iommu_unmap(0x${va.toString(16)}, 0x${len.toString(16)}) = 0x${got.toString(16)}`,
+      );
   }
 
   /** check_iova(): every smallest page of [va, va+len) translates to pa + offset. */
@@ -166,22 +171,64 @@ export class KunitPriv {
   }
 }
 
-/** check_iova() over any table: every `step` bytes of [va, va+len) translate to pa + offset. */
+/**
+ * check_iova() over any table: [va, va+len) translates to pa + offset. The
+ * kernel asks iova_to_phys() about every smallest page; here the leaves meeting
+ * the range must tile it without a hole, iova_to_phys() must be right at the
+ * first and the last page of each, and every item of a contiguous run must
+ * decode to the same entry (the OA a page in that item translates through). A
+ * leaf translates affinely (entry OA plus offset), so this finds the same
+ * failures at a fraction of the cost of 2M walks per 8G block.
+ */
 export function checkIova(pt: IoPageTable, va: number, pa: number, len: number, step: number) {
-  for (let off = 0; off < len; off += step) {
-    const got = pt.iovaToPhys(va + off);
-    if (got !== pa + off) {
+  const fmt = pt.fmt;
+  const check = (iova: number) => {
+    const got = pt.iovaToPhys(iova);
+    if (got !== pa + (iova - va)) {
       expect.fail(
-        `iova_to_phys(0x${(va + off).toString(16)}) = 0x${got.toString(16)}, want 0x${(pa + off).toString(16)}`,
+        `iova_to_phys(0x${iova.toString(16)}) = 0x${got.toString(16)}, want 0x${(pa + (iova - va)).toString(16)}`,
       );
     }
-  }
+  };
+  let next = va;
+  pt.forEachLeaf(
+    (l) => {
+      const size = 2 ** l.sizeLg2;
+      const s = Math.max(l.va, va);
+      const e = Math.min(l.va + size, va + len);
+      if (s !== next) expect.fail(`0x${next.toString(16)} is not mapped`);
+      check(s);
+      if (e - step > s) check(e - step);
+      next = e;
+      const isz = fmt.granuleLg2 + 9 * l.level;
+      // The two pages above read the run's first and last items; decode the rest.
+      if (l.sizeLg2 > isz + 1) {
+        if (!pt.lookup(l.va, walk)) expect.fail(`0x${l.va.toString(16)} does not walk`);
+        const t = pt.mem.words(walk.leafTablePa);
+        const first = walk.leafIndex - (walk.leafIndex % 2 ** (l.sizeLg2 - isz));
+        for (let j = first; j < first + 2 ** (l.sizeLg2 - isz); j++) {
+          if (
+            fmt.load(t, j, l.level) !== EntryType.OA ||
+            fmt.numContigLg2(t, j, l.level) !== l.sizeLg2 - isz ||
+            fmt.entryOa(t, j, l.level) !== l.oa
+          ) {
+            expect.fail(`item ${j} of the 2^${l.sizeLg2} run at 0x${l.va.toString(16)} differs`);
+          }
+        }
+      }
+    },
+    va,
+    len,
+  );
+  if (next !== va + len) expect.fail(`0x${next.toString(16)} is not mapped`);
 }
 
-/** A leaf found by {@link walkLeaves}. */
+const walk = new WalkResult();
+
+/** A leaf found by {@link walkLeaves} (one object, reused for every leaf). */
 export interface RawLeaf {
   /** IOVA of the entry's first byte (negative in the upper half of a SIGN_EXTEND table). */
-  va: bigint;
+  va(): bigint;
   level: number;
   sizeLg2: number;
   oa: number;
@@ -196,20 +243,39 @@ export function walkLeaves(pt: IoPageTable, fn: (leaf: RawLeaf) => void): void {
   const top = pt.topLevel;
   const m = rangeMaxVaLg2(pt, top);
   const se = hasFeature(pt.features, PtFeature.SIGN_EXTEND);
-  const visit = (t: Uint32Array, level: number, base: bigint) => {
-    const isz = fmt.granuleLg2 + 9 * level;
-    const n = level === top ? 2 ** (m - isz) : 2 ** fmt.numItemsLg2(level);
+  let base = 0n;
+  let index = 0;
+  let isz = 0;
+  let atTop = false;
+  const vaOf = (b: bigint, i: number, lg2: number, isTop: boolean) => {
+    const va = b + (BigInt(i) << BigInt(lg2));
+    return isTop && se && va >= 1n << BigInt(m - 1) ? va - (1n << BigInt(m)) : va;
+  };
+  const leaf: RawLeaf = {
+    va: () => vaOf(base, index, isz, atTop),
+    level: 0,
+    sizeLg2: 0,
+    oa: 0,
+  };
+  const visit = (t: Uint32Array, level: number, tableVa: bigint) => {
+    const lg2 = fmt.granuleLg2 + 9 * level;
+    const n = level === top ? 2 ** (m - lg2) : 2 ** fmt.numItemsLg2(level);
     for (let i = 0; i < n; ) {
-      let va = base + (BigInt(i) << BigInt(isz));
-      if (level === top && se && va >= 1n << BigInt(m - 1)) va -= 1n << BigInt(m);
       const type = fmt.load(t, i, level);
       if (type === EntryType.TABLE) {
-        visit(pt.mem.words(fmt.tablePa(t, i)), level - 1, va);
+        visit(pt.mem.words(fmt.tablePa(t, i)), level - 1, vaOf(tableVa, i, lg2, level === top));
         i++;
       } else if (type === EntryType.OA) {
         const c = fmt.numContigLg2(t, i, level);
-        expect(i % 2 ** c, "a contiguous run starts aligned").toBe(0);
-        fn({ va, level, sizeLg2: isz + c, oa: fmt.entryOa(t, i, level) });
+        if (i % 2 ** c !== 0) expect.fail(`a contiguous run at index ${i} is not aligned`);
+        base = tableVa;
+        index = i;
+        isz = lg2;
+        atTop = level === top;
+        leaf.level = level;
+        leaf.sizeLg2 = lg2 + c;
+        leaf.oa = fmt.entryOa(t, i, level);
+        fn(leaf);
         i += 2 ** c;
       } else {
         i++;
@@ -221,9 +287,13 @@ export function walkLeaves(pt: IoPageTable, fn: (leaf: RawLeaf) => void): void {
 
 /** count_valids(): leaf entries per log2 size (a contiguous run counts once). */
 export function countValids(pt: IoPageTable): Map<number, number> {
-  const per = new Map<number, number>();
-  walkLeaves(pt, (l) => per.set(l.sizeLg2, (per.get(l.sizeLg2) ?? 0) + 1));
-  return per;
+  const per = new Float64Array(64);
+  walkLeaves(pt, (l) => {
+    per[l.sizeLg2]!++;
+  });
+  const out = new Map<number, number>();
+  for (let i = 0; i < 64; i++) if (per[i]! !== 0) out.set(i, per[i]!);
+  return out;
 }
 
 /** Total of {@link countValids}. */
