@@ -374,17 +374,15 @@ function planSplitLevel(
     } else if (type === EntryType.OA) {
       const c = fmt.numContigLg2(t, i, level);
       const runStart = i & ~((1 << c) - 1);
-      if (isz + c > rule.capLg2) {
-        const ret = planRebuild(
-          pt,
-          t,
-          tablePa,
-          level,
-          runStart,
-          base + runStart * itemSize,
-          rule,
-          plan,
-        );
+      const runVa = base + runStart * itemSize;
+      const runEnd = runVa + itemSize * (1 << c);
+      // Too large for the cap, or reaching across an end of the range (a leaf
+      // within the cap that starts before the range or ends after it).
+      const crosses =
+        (runVa < rule.capStart && runEnd > rule.capStart) ||
+        (runVa < rule.capEnd && runEnd > rule.capEnd);
+      if (isz + c > rule.capLg2 || crosses) {
+        const ret = planRebuild(pt, t, tablePa, level, runStart, runVa, rule, plan);
         if (ret) return ret;
       }
       i = runStart + (1 << c);
