@@ -14,7 +14,7 @@ import { type FormatName, formatByName } from "./format/registry.js";
 import { bitmapFromSizes, computeBestPgsize, sizesFromBitmap } from "./iter/best-pgsize.js";
 import { inRange, rangeMaxVaLg2, tableItemLg2 } from "./iter/geometry.js";
 import { iommuPgsize } from "./iter/iommu-pgsize.js";
-import { lg2Mod } from "./log2.js";
+import { lg2Mod, POW2 } from "./log2.js";
 import { TableMemory } from "./memory/table-memory.js";
 import { fingerprint } from "./observe/fingerprint.js";
 import { visitRange } from "./observe/walk-all.js";
@@ -565,7 +565,7 @@ export class IoPageTable implements PtTable {
           this.pgsizeCount,
         );
         const count = this.pgsizeCount[0]!;
-        const pgsize = 2 ** lg2;
+        const pgsize = POW2[lg2]!;
         this.mapChecked(
           iova + done,
           paddr + done,

@@ -131,6 +131,17 @@ function buildTable(
   let i = 0;
   while (va < end) {
     const lg2 = bestLeafAt(pt, level, va, end, oa, rule);
+    if (lg2 === isz && rule.capLg2 === isz && va >= rule.capStart && va < rule.capEnd) {
+      // Inside the capped span every leaf has the item size (IOVA and OA stay
+      // aligned to it): write the whole stretch as one run, as a map does.
+      const n = Math.floor((Math.min(end, rule.capEnd) - va) / itemSize);
+      fmt.installLeafRun(t, i, n, level, oa, lg2, attrs);
+      if (dirty) for (let j = i; j < i + n; j++) fmt.makeWriteDirty(t, j, t[2 * j]!, t[2 * j + 1]!);
+      i += n;
+      va += n * itemSize;
+      oa += n * itemSize;
+      continue;
+    }
     if (lg2 >= isz) {
       fmt.installLeaf(t, i, level, oa, lg2, attrs);
       if (dirty) fmt.makeWriteDirty(t, i, t[2 * i]!, t[2 * i + 1]!);

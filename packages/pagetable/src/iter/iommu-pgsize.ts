@@ -1,4 +1,4 @@
-import { ctzNumber, floorLog2 } from "../log2.js";
+import { ctzNumber, floorLog2, INV_POW2, lg2Mod, POW2 } from "../log2.js";
 
 /**
  * iommu_pgsize() of drivers/iommu/iommu.c: how the IOMMU core cuts an
@@ -9,6 +9,8 @@ import { ctzNumber, floorLog2 } from "../log2.js";
  * that remains.
  *
  * Returns the log2 page size (0 if none) and writes the count into `out[0]`.
+ * Runs once per map_pages() call of every iommu_map(), so it allocates nothing
+ * and uses the power-of-two tables rather than Math.pow and division.
  */
 export function iommuPgsize(
   sizes: Uint8Array,
@@ -17,39 +19,25 @@ export function iommuPgsize(
   size: number,
   out: Float64Array,
 ): number {
-  const sizeLg2 = floorLog2(size);
-  const merge = Math.min(ctzNumber(Math.abs(iova)), ctzNumber(paddr));
-  let idx = 0;
-  for (let lg2 = Math.min(sizeLg2, merge, 63); lg2 > 0; lg2--) {
-    if (sizes[lg2] === 1) {
-      idx = lg2;
-      break;
-    }
-  }
+  let idx = Math.min(floorLog2(size), ctzNumber(iova < 0 ? -iova : iova), ctzNumber(paddr), 63);
+  while (idx > 0 && sizes[idx] !== 1) idx--;
   if (idx === 0) {
     out[0] = 0;
     return 0;
   }
-  let next = 0;
-  for (let lg2 = idx + 1; lg2 < 64; lg2++) {
-    if (sizes[lg2] === 1) {
-      next = lg2;
-      break;
-    }
-  }
+  let next = idx + 1;
+  while (next < 64 && sizes[next] !== 1) next++;
   let span = size;
-  if (next !== 0) {
-    const pgsizeNext = 2 ** next;
-    const mutuallyAligned = mod(iova, pgsizeNext) === mod(paddr, pgsizeNext);
-    if (mutuallyAligned) {
-      const offset = pgsizeNext - mod(iova, pgsizeNext);
+  if (next < 64) {
+    // Only worth stopping at the next size's boundary when iova and paddr sit at
+    // the same offset inside it, and one such page fits after the boundary.
+    const iovaOff = lg2Mod(iova, next);
+    if (iovaOff === lg2Mod(paddr, next)) {
+      const pgsizeNext = POW2[next]!;
+      const offset = pgsizeNext - iovaOff;
       if (offset + pgsizeNext <= size) span = offset;
     }
   }
-  out[0] = Math.floor(span / 2 ** idx);
+  out[0] = Math.floor(span * INV_POW2[idx]!);
   return idx;
-}
-
-function mod(x: number, m: number): number {
-  return x - Math.floor(x / m) * m;
 }
