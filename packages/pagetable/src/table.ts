@@ -309,6 +309,9 @@ export class IoPageTable implements PtTable {
     const lastVa = 2 ** (se ? apertureVa - 1 : apertureVa) - 1;
     this.aperture = { start: 0, last: Math.min(lastVa, Number.MAX_SAFE_INTEGER) };
 
+    if (config.memory !== undefined && !(config.memory instanceof TableMemory)) {
+      fail("EINVAL", "memory", config.memory, "must be a TableMemory");
+    }
     this.mem = config.memory ?? new TableMemory();
     this.driver = config.driver ?? {};
     this._topLevel = geo.topLevel;
@@ -395,6 +398,8 @@ export class IoPageTable implements PtTable {
    * pages it holds. An empty gather calls no driver (as the kernel since 2026).
    */
   iotlbSync(gather: IotlbGather): void {
+    if (!(gather instanceof IotlbGather))
+      fail("EINVAL", "gather", gather, "must be an IotlbGather");
     if (!gather.isEmpty || gather.freelist.length !== 0) {
       if (!gather.isEmpty) this.driver.flushIotlb?.(gather.start, gather.last, gather.freelist);
       for (const pa of gather.freelist) this.freeTable(pa);
@@ -492,7 +497,13 @@ export class IoPageTable implements PtTable {
       }
     } else {
       const lg2 = computeBestPgsize(this.pageSizes, iova, last, paddr);
-      if (lg2 === 0) fail("ENXIO", "iova", iova, "with paddr and length admits no page size");
+      if (lg2 === 0) {
+        // Name the culprit: an address off the smallest page, else the length.
+        const g = this.minPageLg2;
+        if (lg2Mod(iova, g) !== 0) fail("ENXIO", "iova", iova, "admits no page size");
+        if (lg2Mod(paddr, g) !== 0) fail("ENXIO", "paddr", paddr, "admits no page size");
+        fail("ENXIO", "length", len, "is shorter than every page size the alignment allows");
+      }
       leafLg2 = lg2;
       if (lg2Mod(len, lg2) !== 0) {
         fail(
@@ -601,13 +612,15 @@ export class IoPageTable implements PtTable {
       length <= 0 ||
       !Number.isSafeInteger(iova + length - 1) ||
       lg2Mod(iova, this.fmt.granuleLg2) !== 0 ||
-      lg2Mod(length, this.fmt.granuleLg2) !== 0
+      lg2Mod(length, this.fmt.granuleLg2) !== 0 ||
+      (gather !== undefined && !(gather instanceof IotlbGather))
     ) {
       this.checkLive();
       checkIova("iova", iova, this.features);
       checkLength("length", length, iova);
       this.checkGranule("iova", iova);
       this.checkGranule("length", length);
+      checkGather(gather);
     }
     const last = iova + length - 1;
     if (!inRange(this, iova, last)) return 0;
@@ -706,6 +719,7 @@ export class IoPageTable implements PtTable {
     gather?: IotlbGather,
   ): void {
     this.checkLive();
+    checkGather(gather);
     if (!this.fmt.hasDirty) fail("EOPNOTSUPP", "format", this.fmt.name, "has no dirty bit");
     checkIova("iova", iova, this.features);
     checkLength("size", size, iova);
@@ -741,6 +755,7 @@ export class IoPageTable implements PtTable {
    */
   cut(iova: number, gather?: IotlbGather): ResizeReport {
     this.checkLive();
+    checkGather(gather);
     checkIova("iova", iova, this.features);
     this.checkGranule("iova", iova);
     if (!inRange(this, iova, iova)) {
@@ -770,6 +785,7 @@ export class IoPageTable implements PtTable {
     gather?: IotlbGather,
   ): ResizeReport {
     this.checkLive();
+    checkGather(gather);
     checkIova("iova", iova, this.features);
     checkLength("length", length, iova);
     this.checkGranule("iova", iova);
@@ -805,6 +821,7 @@ export class IoPageTable implements PtTable {
     gather?: IotlbGather,
   ): ResizeReport {
     this.checkLive();
+    checkGather(gather);
     checkIova("iova", iova, this.features);
     checkLength("length", length, iova);
     this.checkGranule("iova", iova);
@@ -941,5 +958,12 @@ export class IoPageTable implements PtTable {
   private error(ret: number, argument: string, value: unknown, what: string): PageTableError {
     const code: PtErrno = errnoName(ret);
     return new PageTableError(code, argument, value, `${what} (${code})`);
+  }
+}
+
+/** An optional gather argument must be an {@link IotlbGather}. */
+function checkGather(gather: unknown): void {
+  if (gather !== undefined && !(gather instanceof IotlbGather)) {
+    fail("EINVAL", "gather", gather, "must be an IotlbGather");
   }
 }
