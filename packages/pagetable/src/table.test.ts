@@ -233,6 +233,36 @@ describe("the IOTLB gather: flush before free", () => {
   });
 });
 
+describe("the upper half of a sign-extended table (negative IOVAs)", () => {
+  test("map, split, collapse, cut and unmap work there as in the lower half", () => {
+    const pt = new IoPageTable({
+      format: "x86_64",
+      hwMaxVaLg2: 48,
+      features: featureMask(F.SIGN_EXTEND, F.OA_TABLE_XCHG),
+    });
+    const G = 2 ** 30;
+    pt.mapRange(-2 * G, 2 * G, G, RW);
+    pt.mapRange(-G, 8 * G, 4 * 2 ** 20, RW);
+    const leaves = () => {
+      const out: string[] = [];
+      pt.forEachLeaf((l) => out.push(`${l.va / 2 ** 20}M:${l.sizeLg2}`));
+      return out;
+    };
+    expect(leaves()).toEqual(["-2048M:30", "-1024M:21", "-1022M:21"]);
+    const before = pt.fingerprint();
+    const split = pt.splitRange(-2 * G + 2 ** 21, 2 ** 21, 4096);
+    expect(split.leavesSplit).toBe(1);
+    expect(leaves().length).toBe(1 + 512 + 510 + 2);
+    expect(pt.translate(-2 * G + 2 ** 21 + 0x1234)).toBe(2 * G + 2 ** 21 + 0x1234);
+    expect(pt.collapseRange(-2 * G, G).leavesMerged).toBe(2);
+    expect(pt.fingerprint()).toBe(before);
+    pt.cut(-G + 2 ** 21 + 0x1000);
+    expect(pt.translate(-G + 2 ** 21 + 0x1000)).toBe(8 * G + 2 ** 21 + 0x1000);
+    expect(pt.unmap(-G, 4096)).toBe(2 ** 21);
+    expect(leaves().slice(0, 2)).toEqual(["-2048M:30", "-1022M:12"]);
+  });
+});
+
 describe("unmap never splits", () => {
   test("a start inside a large leaf removes nothing; a hole stops the walk", () => {
     const pt = new IoPageTable({ format: "amdv1" });
