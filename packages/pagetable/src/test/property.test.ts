@@ -43,12 +43,12 @@ interface Setup {
 }
 
 const SETUPS: Setup[] = [
-  { name: "amdv1", config: { format: "amdv1" }, seed: 0x1a, runs: 25, resizes: true },
+  { name: "amdv1", config: { format: "amdv1" }, seed: 0x1a, runs: 18, resizes: true },
   {
     name: "x86_64",
     config: { format: "x86_64", hwMaxVaLg2: 48 },
     seed: 0x2b,
-    runs: 12,
+    runs: 14,
     resizes: true,
   },
   {
@@ -59,7 +59,7 @@ const SETUPS: Setup[] = [
       features: featureMask(PtFeature.SIGN_EXTEND, PtFeature.OA_TABLE_XCHG),
     },
     seed: 0x5e,
-    runs: 16,
+    runs: 14,
     resizes: true,
     upper: true,
   },
@@ -67,11 +67,11 @@ const SETUPS: Setup[] = [
     name: "vtdss",
     config: { format: "vtdss", hwMaxVaLg2: 39 },
     seed: 0x3c,
-    runs: 12,
+    runs: 14,
     resizes: true,
   },
   // The iommufd mock is built without the RFC features: resizes are refused.
-  { name: "amdv1-mock", config: { format: "amdv1-mock" }, seed: 0x4d, runs: 12, resizes: false },
+  { name: "amdv1-mock", config: { format: "amdv1-mock" }, seed: 0x4d, runs: 14, resizes: false },
 ];
 
 type Op =
@@ -288,7 +288,8 @@ function step(pt: IoPageTable, ref: RefModel, op: Op, sizes: number[], cov: Cove
           : place(op.lg2, op.n, op.slot);
       // Large maps keep their PA 512-granule aligned so that the run stays in the
       // thousands of leaves, not hundreds of thousands (which would only be slow).
-      const paLg2 = op.lg2 >= ref.granuleLg2 + 11 ? Math.max(op.paLg2, op.lg2 - 9) : op.paLg2;
+      const floor = sizes.find((x) => x >= op.lg2 - 9) ?? op.lg2 - 9;
+      const paLg2 = op.lg2 >= ref.granuleLg2 + 11 ? Math.max(op.paLg2, floor) : op.paLg2;
       const pa = (op.paSlot % 2 ** (40 - paLg2)) * 2 ** paLg2;
       if (ref.anyMapped(va, len)) {
         // iommu_map is all or nothing.
