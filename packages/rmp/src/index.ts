@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 export { checkCpuAccess, checkHostAccess } from "./check/cpu.js";
-export { checkDmaTrusted, checkDmaUntrusted } from "./check/dma.js";
+export { checkDmaTrusted, checkDmaTrustedBurst, checkDmaUntrusted } from "./check/dma.js";
 export {
   CpuVerdict,
   cpuVerdictName,

@@ -1,5 +1,5 @@
 import { checkCpuAccess, checkHostAccess } from "./check/cpu.js";
-import { checkDmaTrusted, checkDmaUntrusted } from "./check/dma.js";
+import { checkDmaTrusted, checkDmaTrustedBurst, checkDmaUntrusted } from "./check/dma.js";
 import type { CpuVerdict, DmaVerdict } from "./check/verdict.js";
 import {
   ASID_MAX,
@@ -112,6 +112,7 @@ export class Rmp {
     }
     this.options = o;
     this.store = new RmpStore(o.hostBytes / 2 ** 21);
+    this.store.requireValidated = o.trustedDmaRequiresValidated;
   }
 
   /** Bytes of host memory the RMP covers. */
@@ -172,6 +173,22 @@ export class Rmp {
     return checkDmaTrusted(this, spa, leafLg2, asid, iova);
   }
 
+  /**
+   * {@link Rmp.checkDmaTrusted} for a burst of `count` accesses by one device
+   * (a scatter-gather transfer through leaves of one size): one verdict per access
+   * into `verdicts`; returns how many were denied.
+   */
+  checkDmaTrustedBurst(
+    spas: Float64Array,
+    iovas: Float64Array,
+    count: number,
+    leafLg2: number,
+    asid: number,
+    verdicts: Uint8Array,
+  ): number {
+    return checkDmaTrustedBurst(this, spas, iovas, count, leafLg2, asid, verdicts);
+  }
+
   /** The IOMMU's check of an untrusted (T=0) DMA to `spa` through a leaf of 2^leafLg2 bytes. */
   checkDmaUntrusted(spa: number, leafLg2: number): DmaVerdict {
     return checkDmaUntrusted(this, spa, leafLg2);
@@ -198,16 +215,16 @@ export class Rmp {
     const region = Math.floor(pfn / PAGES_PER_REGION);
     const s = this.store;
     const rec = region < s.regionCount ? s.recordOf(region) : -1;
-    const mode = rec < 0 ? RegionMode.UNTOUCHED : s.mode[rec]!;
+    const mode = rec < 0 ? RegionMode.UNTOUCHED : s.modeAt(rec);
     if (mode === RegionMode.LARGE) {
-      const f = s.flags[rec]!;
+      const f = s.flagsAt(rec);
       const offset = pfn - region * PAGES_PER_REGION;
       return {
         level: RmpPageSize.SIZE_2M,
         entry: makeEntry(
           f,
           RmpPageSize.SIZE_2M,
-          s.asid[rec]!,
+          s.asidAt(rec),
           f & F_ASSIGNED ? s.gfn[rec]! + offset : 0,
           s.perms[rec]!,
         ),
@@ -217,7 +234,13 @@ export class Rmp {
       const i = s.slabIndex(rec, pfn);
       return {
         level: RmpPageSize.SIZE_4K,
-        entry: makeEntry(s.sFlags[i]!, RmpPageSize.SIZE_4K, s.sAsid[i]!, s.sGfn[i]!, s.sPerms[i]!),
+        entry: makeEntry(
+          s.sFlagsAt(i),
+          RmpPageSize.SIZE_4K,
+          s.sAsidAt(i),
+          s.sGfn[i]!,
+          s.sPerms[i]!,
+        ),
       };
     }
     return { level: RmpPageSize.SIZE_4K, entry: makeEntry(0, RmpPageSize.SIZE_4K, 0, 0, 0) };
@@ -227,7 +250,7 @@ export class Rmp {
   levelOf(spa: number): RmpPageSize {
     const region = Math.floor(spa * INV_2M);
     const rec = region < this.store.regionCount ? this.store.recordOf(region) : -1;
-    return rec >= 0 && this.store.mode[rec] === RegionMode.LARGE
+    return rec >= 0 && this.store.modeAt(rec) === RegionMode.LARGE
       ? RmpPageSize.SIZE_2M
       : RmpPageSize.SIZE_4K;
   }
@@ -320,12 +343,12 @@ export class Rmp {
         region |= 511; // skip the untouched GiB
         continue;
       }
-      const mode = s.mode[rec]!;
+      const mode = s.modeAt(rec);
       if (mode === RegionMode.UNTOUCHED) continue;
       if (mode === RegionMode.LARGE) {
         mix(h, region);
-        mix(h, 0x20000 | s.flags[rec]!);
-        mix(h, s.asid[rec]!);
+        mix(h, 0x20000 | s.flagsAt(rec));
+        mix(h, s.asidAt(rec));
         mix(h, s.gfn[rec]! % 0x100000000);
         mix(h, Math.floor(s.gfn[rec]! / 0x100000000));
         mix(h, s.perms[rec]!);
@@ -333,10 +356,10 @@ export class Rmp {
       }
       for (let p = 0; p < PAGES_PER_REGION; p++) {
         const i = s.slabIndex(rec, p);
-        if (s.sFlags[i] === 0 && s.sAsid[i] === 0 && s.sGfn[i] === 0 && s.sPerms[i] === 0) continue;
+        if (s.sMeta[i] === 0 && s.sGfn[i] === 0 && s.sPerms[i] === 0) continue;
         mix(h, region * PAGES_PER_REGION + p);
-        mix(h, s.sFlags[i]!);
-        mix(h, s.sAsid[i]!);
+        mix(h, s.sFlagsAt(i));
+        mix(h, s.sAsidAt(i));
         mix(h, s.sGfn[i]! % 0x100000000);
         mix(h, Math.floor(s.sGfn[i]! / 0x100000000));
         mix(h, s.sPerms[i]!);

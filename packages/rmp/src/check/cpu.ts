@@ -23,18 +23,18 @@ export function checkCpuAccess(
   const region = Math.floor(spa * INV_2M);
   if (region >= s.regionCount || spa < 0) return CpuVerdict.NPF_RMP;
   const rec = s.recordOf(region);
-  const mode = rec < 0 ? RegionMode.UNTOUCHED : s.mode[rec]!;
+  const mode = rec < 0 ? RegionMode.UNTOUCHED : s.modeAt(rec);
   const page = Math.floor(spa * INV_4K) & 511;
   const gfn = Math.floor(gpa * INV_4K);
   let f: number;
   if (mode === RegionMode.LARGE) {
-    f = s.flags[rec]!;
-    if ((f & F_ASSIGNED) === 0 || s.asid[rec] !== asid || s.gfn[rec]! + page !== gfn)
+    f = s.flagsAt(rec);
+    if ((f & F_ASSIGNED) === 0 || s.asidAt(rec) !== asid || s.gfn[rec]! + page !== gfn)
       return CpuVerdict.NPF_RMP;
   } else if (mode === RegionMode.SMALL) {
     const i = s.slot[rec]! * 512 + page;
-    f = s.sFlags[i]!;
-    if ((f & F_ASSIGNED) === 0 || s.sAsid[i] !== asid || s.sGfn[i] !== gfn)
+    f = s.sFlagsAt(i);
+    if ((f & F_ASSIGNED) === 0 || s.sAsidAt(i) !== asid || s.sGfn[i] !== gfn)
       return CpuVerdict.NPF_RMP;
     if (nptLeafLg2 >= 21) return CpuVerdict.NPF_RMP_SIZEM;
   } else {
@@ -54,12 +54,12 @@ export function checkHostAccess(rmp: Rmp, spa: number): CpuVerdict {
   const region = Math.floor(spa * INV_2M);
   if (region >= s.regionCount || spa < 0) return CpuVerdict.ALLOWED;
   const rec = s.recordOf(region);
-  const mode = rec < 0 ? RegionMode.UNTOUCHED : s.mode[rec]!;
+  const mode = rec < 0 ? RegionMode.UNTOUCHED : s.modeAt(rec);
   if (mode === RegionMode.LARGE)
-    return (s.flags[rec]! & F_ASSIGNED) !== 0 ? CpuVerdict.HOST_RMP_PF : CpuVerdict.ALLOWED;
+    return (s.flagsAt(rec) & F_ASSIGNED) !== 0 ? CpuVerdict.HOST_RMP_PF : CpuVerdict.ALLOWED;
   if (mode === RegionMode.SMALL) {
     const i = s.slot[rec]! * 512 + (Math.floor(spa * INV_4K) & 511);
-    if ((s.sFlags[i]! & F_ASSIGNED) !== 0) return CpuVerdict.HOST_RMP_PF;
+    if ((s.sFlagsAt(i) & F_ASSIGNED) !== 0) return CpuVerdict.HOST_RMP_PF;
     if (s.assigned4k[rec]! > 0 && !rmp.directMapSplit.has(region)) return CpuVerdict.HOST_RMP_PF;
   }
   return CpuVerdict.ALLOWED;

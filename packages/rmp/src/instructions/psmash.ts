@@ -18,10 +18,10 @@ export function psmash(rmp: Rmp, spa: number): number {
   const s = rmp.store;
   const region = spa / 2 ** 21;
   const rec = s.recordOf(region);
-  if (rec < 0 || s.mode[rec] !== RegionMode.LARGE || !(s.flags[rec]! & F_ASSIGNED)) {
+  if (rec < 0 || s.modeAt(rec) !== RegionMode.LARGE || !(s.flagsAt(rec) & F_ASSIGNED)) {
     return PsmashRet.FAIL_INPUT;
   }
-  if (s.flags[rec]! & F_IMMUTABLE) return PsmashRet.FAIL_PERMISSION;
+  if (s.flagsAt(rec) & F_IMMUTABLE) return PsmashRet.FAIL_PERMISSION;
   s.expand(rec);
   rmp.notify("psmash", spa, PAGES_PER_REGION * 4096);
   return PsmashRet.SUCCESS;

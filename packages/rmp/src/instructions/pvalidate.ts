@@ -39,12 +39,12 @@ export function pvalidate(rmp: Rmp, spa: number, args: PvalidateArgs): number {
   const s = rmp.store;
   const rec = where[0]!;
   const i = where[1]!;
-  const flags = i < 0 ? s.flags[rec]! : s.sFlags[i]!;
+  const flags = i < 0 ? s.flagsAt(rec) : s.sFlagsAt(i);
   const was = (flags & F_VALIDATED) !== 0;
   if (was === args.validate) return PvalidateRet.NO_UPDATE;
   const next = args.validate ? flags | F_VALIDATED : flags & ~F_VALIDATED;
-  if (i < 0) s.flags[rec] = next;
-  else s.sFlags[i] = next;
+  if (i < 0) s.setFlagsAt(rec, next);
+  else s.setSFlagsAt(i, next);
   rmp.notify("pvalidate", spa, size === RmpPageSize.SIZE_2M ? 2 ** 21 : 4096);
   return PvalidateRet.SUCCESS;
 }

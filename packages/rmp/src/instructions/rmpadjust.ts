@@ -54,14 +54,14 @@ export function rmpadjust(rmp: Rmp, spa: number, args: RmpadjustArgs): number {
   if ((args.perms & ~own) !== 0) return PvalidateRet.FAIL_PERMISSION;
   const shift = 8 * (target - 1);
   const nextPerms = ((perms & ~(0xff << shift)) | (args.perms << shift)) >>> 0;
-  const flags = i < 0 ? s.flags[rec]! : s.sFlags[i]!;
+  const flags = i < 0 ? s.flagsAt(rec) : s.sFlagsAt(i);
   const nextFlags = args.vmsa ? flags | F_VMSA : flags & ~F_VMSA;
   if (i < 0) {
     s.perms[rec] = nextPerms;
-    s.flags[rec] = nextFlags;
+    s.setFlagsAt(rec, nextFlags);
   } else {
     s.sPerms[i] = nextPerms;
-    s.sFlags[i] = nextFlags;
+    s.setSFlagsAt(i, nextFlags);
   }
   rmp.notify("rmpadjust", spa, size === RmpPageSize.SIZE_2M ? 2 ** 21 : 4096);
   return PvalidateRet.SUCCESS;

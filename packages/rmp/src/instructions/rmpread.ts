@@ -14,7 +14,7 @@ export function rmpread(rmp: Rmp, spa: number): { ret: number; entry: RmpReadVie
   const { entry } = rmp.lookup(spa);
   const s = rmp.store;
   const rec = s.recordOf(Math.floor(spa / 2 ** 21));
-  const someAssigned4k = rec >= 0 && s.mode[rec] === RegionMode.SMALL && s.assigned4k[rec]! > 0;
+  const someAssigned4k = rec >= 0 && s.modeAt(rec) === RegionMode.SMALL && s.assigned4k[rec]! > 0;
   return {
     ret: RmpUpdateRet.SUCCESS,
     entry: {

@@ -47,16 +47,16 @@ export function rmpupdate(rmp: Rmp, spa: number, state: RmpState): number {
   const pfn = spa * INV_4K;
   const region = Math.floor(pfn / PAGES_PER_REGION);
   const rec = s.ensureRecord(region);
-  const mode = s.mode[rec]!;
+  const mode = s.modeAt(rec);
   const flags = (state.assigned ? F_ASSIGNED : 0) | (state.immutable ? F_IMMUTABLE : 0);
   const gfn = state.assigned ? gpa * INV_4K : 0;
 
   if (size === RmpPageSize.SIZE_2M) {
-    if (mode === RegionMode.LARGE && s.flags[rec]! & F_IMMUTABLE)
+    if (mode === RegionMode.LARGE && s.flagsAt(rec) & F_IMMUTABLE)
       return RmpUpdateRet.FAIL_PERMISSION;
     if (mode === RegionMode.SMALL) {
       for (let p = 0; p < PAGES_PER_REGION; p++) {
-        if (s.sFlags[s.slabIndex(rec, p)]! & F_IMMUTABLE) return RmpUpdateRet.FAIL_PERMISSION;
+        if (s.sFlagsAt(s.slabIndex(rec, p)) & F_IMMUTABLE) return RmpUpdateRet.FAIL_PERMISSION;
       }
       if (s.assigned4k[rec]! > 0) return RmpUpdateRet.FAIL_OVERLAP;
     }
@@ -66,10 +66,10 @@ export function rmpupdate(rmp: Rmp, spa: number, state: RmpState): number {
   }
 
   if (mode === RegionMode.LARGE) {
-    const f = s.flags[rec]!;
+    const f = s.flagsAt(rec);
     if (f & F_IMMUTABLE) return RmpUpdateRet.FAIL_PERMISSION;
     if (f & F_ASSIGNED) return RmpUpdateRet.FAIL_OVERLAP;
-  } else if (mode === RegionMode.SMALL && s.sFlags[s.slabIndex(rec, pfn)]! & F_IMMUTABLE) {
+  } else if (mode === RegionMode.SMALL && s.sFlagsAt(s.slabIndex(rec, pfn)) & F_IMMUTABLE) {
     return RmpUpdateRet.FAIL_PERMISSION;
   }
   // A 2M hypervisor entry, or an untouched region, becomes 512 4K entries.

@@ -96,7 +96,7 @@ export function rmpMakeHvFixed(rmp: Rmp, pfn: number): number {
   const s = rmp.store;
   const region = Math.floor(pfn / PAGES_PER_REGION);
   const rec = s.ensureRecord(region);
-  if (s.mode[rec] !== RegionMode.SMALL) s.expand(rec);
+  if (s.modeAt(rec) !== RegionMode.SMALL) s.expand(rec);
   s.setSmall(rec, pfn, F_IMMUTABLE, 0, 0, 0);
   rmp.notify("hv-fixed", pfn * 4096, 4096);
   return RmpUpdateRet.SUCCESS;

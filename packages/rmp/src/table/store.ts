@@ -33,13 +33,18 @@ const CHUNK_REGIONS = 1 << CHUNK_REGIONS_LG2;
 export class RmpStore {
   /** 2M regions the host has. */
   readonly regionCount: number;
+  /** The `trustedDmaRequiresValidated` switch, kept here for the DMA check's sake. */
+  requireValidated = false;
   /** Per GiB: the chunk holding its region records, or -1. */
   readonly dir: Int32Array;
 
   // Region records: index = chunk * 512 + region % 512.
-  mode = new Uint8Array(0);
-  flags = new Uint8Array(0);
-  asid = new Uint16Array(0);
+  /**
+   * Mode (bits 1:0), flags (bits 9:2) and ASID (bits 19:10) of a region in one
+   * word, so that a DMA check on a 2M entry reads the directory, this word and
+   * the GFN: three loads.
+   */
+  meta = new Uint32Array(0);
   /** GFN of the region's first page (LARGE). */
   gfn = new Float64Array(0);
   /** VMPL1..3 permission masks, a byte each (LARGE). */
@@ -53,8 +58,8 @@ export class RmpStore {
   private chunks = 0;
 
   // Slab of 4K entries: index = slot * 512 + page % 512.
-  sFlags = new Uint8Array(0);
-  sAsid = new Uint16Array(0);
+  /** Flags (bits 9:2) and ASID (bits 19:10) of a 4K entry in one word. */
+  sMeta = new Uint32Array(0);
   sGfn = new Float64Array(0);
   sPerms = new Uint32Array(0);
   private slots = 0;
@@ -88,12 +93,45 @@ export class RmpStore {
     return this.slot[rec]! * PAGES_PER_REGION + (page & (PAGES_PER_REGION - 1));
   }
 
+  /** The {@link RegionMode} of a region record. */
+  modeAt(rec: number): number {
+    return this.meta[rec]! & 3;
+  }
+  /** The flags of a region's 2M entry. */
+  flagsAt(rec: number): number {
+    return (this.meta[rec]! >>> 2) & 0xff;
+  }
+  /** The ASID of a region's 2M entry. */
+  asidAt(rec: number): number {
+    return this.meta[rec]! >>> 10;
+  }
+  /** Replaces the flags of a region's 2M entry. */
+  setFlagsAt(rec: number, flags: number): void {
+    this.meta[rec] = (this.meta[rec]! & ~(0xff << 2)) | (flags << 2);
+  }
+  /** The flags of a slab entry. */
+  sFlagsAt(i: number): number {
+    return (this.sMeta[i]! >>> 2) & 0xff;
+  }
+  /** The ASID of a slab entry. */
+  sAsidAt(i: number): number {
+    return this.sMeta[i]! >>> 10;
+  }
+  /** Replaces the flags of a slab entry. */
+  setSFlagsAt(i: number, flags: number): void {
+    this.sMeta[i] = (this.sMeta[i]! & ~(0xff << 2)) | (flags << 2);
+  }
+
+  private setMeta(rec: number, mode: number, flags: number, asid: number): void {
+    this.meta[rec] = mode | (flags << 2) | (asid << 10);
+  }
+
   /**
    * Turns a region into SMALL: 512 entries, each copying the LARGE entry (GFN
    * advancing page by page: what PSMASH writes) or all-zero for an UNTOUCHED one.
    */
   expand(rec: number): void {
-    const mode = this.mode[rec]!;
+    const mode = this.modeAt(rec);
     if (mode === RegionMode.SMALL) return;
     let s = this.freeSlots.pop();
     if (s === undefined) {
@@ -102,37 +140,34 @@ export class RmpStore {
     }
     const base = s * PAGES_PER_REGION;
     if (mode === RegionMode.LARGE) {
-      const f = this.flags[rec]!;
-      const a = this.asid[rec]!;
+      const f = this.flagsAt(rec);
+      const a = this.asidAt(rec);
       const g = this.gfn[rec]!;
       const p = this.perms[rec]!;
+      const m = (f << 2) | (a << 10);
       for (let i = 0; i < PAGES_PER_REGION; i++) {
-        this.sFlags[base + i] = f;
-        this.sAsid[base + i] = a;
+        this.sMeta[base + i] = m;
         this.sGfn[base + i] = f & F_ASSIGNED ? g + i : 0;
         this.sPerms[base + i] = p;
       }
       this.assigned4k[rec] = f & F_ASSIGNED ? PAGES_PER_REGION : 0;
       this.nonDefault[rec] = f !== 0 || a !== 0 || g !== 0 || p !== 0 ? PAGES_PER_REGION : 0;
     } else {
-      this.sFlags.fill(0, base, base + PAGES_PER_REGION);
-      this.sAsid.fill(0, base, base + PAGES_PER_REGION);
+      this.sMeta.fill(0, base, base + PAGES_PER_REGION);
       this.sGfn.fill(0, base, base + PAGES_PER_REGION);
       this.sPerms.fill(0, base, base + PAGES_PER_REGION);
       this.assigned4k[rec] = 0;
       this.nonDefault[rec] = 0;
     }
     this.slot[rec] = s;
-    this.mode[rec] = RegionMode.SMALL;
     this.clearLarge(rec);
+    this.setMeta(rec, RegionMode.SMALL, 0, 0);
   }
 
   /** Makes a region LARGE with the given 2M entry, releasing its slab slot. */
   setLarge(rec: number, flags: number, asid: number, gfn: number, perms: number): void {
     this.releaseSlot(rec);
-    this.mode[rec] = RegionMode.LARGE;
-    this.flags[rec] = flags;
-    this.asid[rec] = asid;
+    this.setMeta(rec, RegionMode.LARGE, flags, asid);
     this.gfn[rec] = gfn;
     this.perms[rec] = perms;
   }
@@ -147,10 +182,9 @@ export class RmpStore {
     perms: number,
   ): void {
     const i = this.slabIndex(rec, page);
-    const wasAssigned = (this.sFlags[i]! & F_ASSIGNED) !== 0;
+    const wasAssigned = (this.sFlagsAt(i) & F_ASSIGNED) !== 0;
     const wasDefault = this.isDefault(i);
-    this.sFlags[i] = flags;
-    this.sAsid[i] = asid;
+    this.sMeta[i] = (flags << 2) | (asid << 10);
     this.sGfn[i] = gfn;
     this.sPerms[i] = perms;
     const isAssigned = (flags & F_ASSIGNED) !== 0;
@@ -166,34 +200,30 @@ export class RmpStore {
    * UNTOUCHED, so memory follows what is assigned or smashed, not what was.
    */
   compact(rec: number): void {
-    if (this.mode[rec] === RegionMode.SMALL && this.nonDefault[rec] === 0) {
+    if (this.modeAt(rec) === RegionMode.SMALL && this.nonDefault[rec] === 0) {
       this.releaseSlot(rec);
-      this.mode[rec] = RegionMode.UNTOUCHED;
+      this.setMeta(rec, RegionMode.UNTOUCHED, 0, 0);
     }
   }
 
   /** Makes a region UNTOUCHED. */
   setUntouched(rec: number): void {
     this.releaseSlot(rec);
-    this.mode[rec] = RegionMode.UNTOUCHED;
     this.clearLarge(rec);
+    this.setMeta(rec, RegionMode.UNTOUCHED, 0, 0);
   }
 
   private isDefault(i: number): boolean {
-    return (
-      this.sFlags[i] === 0 && this.sAsid[i] === 0 && this.sGfn[i] === 0 && this.sPerms[i] === 0
-    );
+    return this.sMeta[i] === 0 && this.sGfn[i] === 0 && this.sPerms[i] === 0;
   }
 
   private clearLarge(rec: number): void {
-    this.flags[rec] = 0;
-    this.asid[rec] = 0;
     this.gfn[rec] = 0;
     this.perms[rec] = 0;
   }
 
   private releaseSlot(rec: number): void {
-    if (this.mode[rec] !== RegionMode.SMALL) return;
+    if (this.modeAt(rec) !== RegionMode.SMALL) return;
     this.freeSlots.push(this.slot[rec]!);
     this.slot[rec] = -1;
     this.assigned4k[rec] = 0;
@@ -206,7 +236,7 @@ export class RmpStore {
     let small = 0;
     const n = this.chunks * CHUNK_REGIONS;
     for (let r = 0; r < n; r++) {
-      const m = this.mode[r];
+      const m = this.meta[r]! & 3;
       if (m === RegionMode.LARGE) large++;
       else if (m === RegionMode.SMALL) small++;
     }
@@ -217,16 +247,13 @@ export class RmpStore {
   bytesUsed(): number {
     return (
       this.dir.byteLength +
-      this.mode.byteLength +
-      this.flags.byteLength +
-      this.asid.byteLength +
+      this.meta.byteLength +
       this.gfn.byteLength +
       this.perms.byteLength +
       this.slot.byteLength +
       this.assigned4k.byteLength +
       this.nonDefault.byteLength +
-      this.sFlags.byteLength +
-      this.sAsid.byteLength +
+      this.sMeta.byteLength +
       this.sGfn.byteLength +
       this.sPerms.byteLength
     );
@@ -235,18 +262,16 @@ export class RmpStore {
   /** A deep copy (simulations and explorers copy state). */
   clone(): RmpStore {
     const c = new RmpStore(this.regionCount);
+    c.requireValidated = this.requireValidated;
     c.dir.set(this.dir);
-    c.mode = this.mode.slice();
-    c.flags = this.flags.slice();
-    c.asid = this.asid.slice();
+    c.meta = this.meta.slice();
     c.gfn = this.gfn.slice();
     c.perms = this.perms.slice();
     c.slot = this.slot.slice();
     c.assigned4k = this.assigned4k.slice();
     c.nonDefault = this.nonDefault.slice();
     c.chunks = this.chunks;
-    c.sFlags = this.sFlags.slice();
-    c.sAsid = this.sAsid.slice();
+    c.sMeta = this.sMeta.slice();
     c.sGfn = this.sGfn.slice();
     c.sPerms = this.sPerms.slice();
     c.slots = this.slots;
@@ -260,11 +285,9 @@ export class RmpStore {
   }
 
   private growRecords(n: number): void {
-    if (n <= this.mode.length) return;
-    const cap = Math.max(n, this.mode.length * 2);
-    this.mode = grow(this.mode, cap);
-    this.flags = grow(this.flags, cap);
-    this.asid = grow(this.asid, cap);
+    if (n <= this.meta.length) return;
+    const cap = Math.max(n, this.meta.length * 2);
+    this.meta = grow(this.meta, cap);
     this.gfn = grow(this.gfn, cap);
     this.perms = grow(this.perms, cap);
     const slot = new Int32Array(cap).fill(-1);
@@ -275,10 +298,9 @@ export class RmpStore {
   }
 
   private growSlab(n: number): void {
-    if (n <= this.sFlags.length) return;
-    const cap = Math.max(n, this.sFlags.length * 2);
-    this.sFlags = grow(this.sFlags, cap);
-    this.sAsid = grow(this.sAsid, cap);
+    if (n <= this.sMeta.length) return;
+    const cap = Math.max(n, this.sMeta.length * 2);
+    this.sMeta = grow(this.sMeta, cap);
     this.sGfn = grow(this.sGfn, cap);
     this.sPerms = grow(this.sPerms, cap);
   }
