@@ -31,7 +31,7 @@ import {
 
 /** What changed in the RMP, for IOTLB and visualisation models. */
 export interface RmpChange {
-  kind: "rmpupdate" | "psmash" | "unsmash" | "pvalidate" | "rmpadjust" | "hv-fixed";
+  kind: "rmpupdate" | "psmash" | "unsmash" | "pvalidate" | "rmpadjust" | "hv-fixed" | "firmware";
   /** First host physical address affected. */
   spa: number;
   /** Bytes affected (4K or 2M). */

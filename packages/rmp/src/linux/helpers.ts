@@ -1,7 +1,7 @@
 import { PAGES_PER_REGION, RmpPageSize, RmpUpdateRet } from "../constants.js";
 import { fail } from "../errors.js";
 import { checkAsid, type Rmp } from "../rmp.js";
-import { F_IMMUTABLE, RegionMode } from "../table/store.js";
+import { F_ASSIGNED, F_IMMUTABLE, F_VMSA, RegionMode } from "../table/store.js";
 
 /** The kernel's page levels, as its RMP helpers take them (enum pg_level). */
 export const PgLevel = {
@@ -99,6 +99,25 @@ export function rmpMakeHvFixed(rmp: Rmp, pfn: number): number {
   if (s.modeAt(rec) !== RegionMode.SMALL) s.expand(rec);
   s.setSmall(rec, pfn, F_IMMUTABLE, 0, 0, 0);
   rmp.notify("hv-fixed", pfn * 4096, 4096);
+  return RmpUpdateRet.SUCCESS;
+}
+
+/**
+ * Makes a hypervisor page an SNP guest-context page (state Context: Assigned 1,
+ * ASID 0, Immutable 1, VMSA 1 in sev_rmp.h's taxonomy), as the firmware's
+ * SNP_GCTX_CREATE does. The firmware's command; the model applies the state
+ * directly. FAIL_INPUT unless the page is a plain hypervisor page; 0 on success.
+ */
+export function rmpMakeGuestContextPage(rmp: Rmp, pfn: number): number {
+  checkPfn(rmp, pfn);
+  if (pfn * 4096 >= rmp.hostBytes) return RmpUpdateRet.FAIL_INPUT;
+  const e = rmp.lookup(pfn * 4096).entry;
+  if (e.assigned || e.immutable) return RmpUpdateRet.FAIL_INPUT;
+  const s = rmp.store;
+  const rec = s.ensureRecord(Math.floor(pfn / PAGES_PER_REGION));
+  if (s.modeAt(rec) !== RegionMode.SMALL) s.expand(rec);
+  s.setSmall(rec, pfn, F_ASSIGNED | F_IMMUTABLE | F_VMSA, 0, 0, 0);
+  rmp.notify("firmware", pfn * 4096, 4096);
   return RmpUpdateRet.SUCCESS;
 }
 

@@ -6,6 +6,7 @@ import {
   Rmp,
   RmpPageSize,
   RmpUpdateRet,
+  rmpMakeGuestContextPage,
   rmpMakeHvFixed,
   rmpMakePrivate,
   VmplPerm,
@@ -542,6 +543,14 @@ describe("effects", () => {
     expect(rmp.pageState(BASE)).toBe("HV-Fixed");
     expect(rmpMakeHvFixed(rmp, BASE / K4)).toBe(RmpUpdateRet.FAIL_INPUT);
     expect(rmp.rmpupdate(BASE, assigned4K)).toBe(RmpUpdateRet.FAIL_PERMISSION);
+  });
+
+  test("guest-context page (SNP_GCTX_CREATE): the Context state", () => {
+    const rmp = new Rmp({ hostBytes: HOST });
+    expect(rmpMakeGuestContextPage(rmp, BASE / K4)).toBe(0);
+    expect(rmp.pageState(BASE)).toBe("Context");
+    expect(rmpMakeGuestContextPage(rmp, BASE / K4)).toBe(RmpUpdateRet.FAIL_INPUT);
+    expect(rmp.rmpupdate(BASE, shared4K)).toBe(RmpUpdateRet.FAIL_PERMISSION);
   });
 
   test("page-state taxonomy", () => {
