@@ -37,6 +37,7 @@ export type { RegionUniformity } from "./instructions/unsmash.js";
 export {
   isHvFixed,
   PgLevel,
+  rmpMakeGuestContextPage,
   rmpMakeHvFixed,
   rmpMakePrivate,
   rmpMakeShared,
