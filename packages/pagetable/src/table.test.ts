@@ -340,3 +340,19 @@ describe("TableMemory", () => {
     expect(mem.inUse).toBe(0);
   });
 });
+
+describe("locateEntry (for hardware models that edit an entry in place)", () => {
+  test("finds the PDE above a 4K table and the leaf item, null past a large leaf", () => {
+    const pt = new IoPageTable({ format: "amdv1" });
+    pt.map(0x40000000, 0x80000000, 0x200000, IommuProt.READ | IommuProt.WRITE);
+    pt.map(0x40200000, 0x90000000, 0x1000, IommuProt.READ);
+    const pde = pt.locateEntry(0x40200000, 1);
+    expect(pde?.type).toBe(EntryType.TABLE);
+    const leaf = pt.locateEntry(0x40200000, 0);
+    expect(leaf?.type).toBe(EntryType.OA);
+    expect(leaf?.index).toBe(0);
+    expect(pt.locateEntry(0x40001000, 1)?.type).toBe(EntryType.OA);
+    expect(pt.locateEntry(0x40001000, 0)).toBeNull();
+    expect(() => pt.locateEntry(0x40001000, 9)).toThrow(/level/);
+  });
+});

@@ -9,10 +9,10 @@ import { translateIova, WalkResult, walkIova } from "./algo/translate.js";
 import { unmapPages, unmapSinglePage } from "./algo/unmap.js";
 import { errnoName, fail, PageTableError, type PtErrno } from "./errors.js";
 import { debugSupportedFeatures, featureMask, hasFeature, PtFeature } from "./features.js";
-import type { PtFormat } from "./format/format.js";
+import { EntryType, type PtFormat } from "./format/format.js";
 import { type FormatName, formatByName } from "./format/registry.js";
 import { bitmapFromSizes, computeBestPgsize, sizesFromBitmap } from "./iter/best-pgsize.js";
-import { inRange, rangeMaxVaLg2, tableItemLg2 } from "./iter/geometry.js";
+import { indexAt, inRange, rangeMaxVaLg2, tableItemLg2 } from "./iter/geometry.js";
 import { iommuPgsize } from "./iter/iommu-pgsize.js";
 import { lg2Mod, POW2 } from "./log2.js";
 import { TableMemory } from "./memory/table-memory.js";
@@ -703,6 +703,34 @@ export class IoPageTable implements PtTable {
       return false;
     }
     return walkIova(this, iova, out);
+  }
+
+  /**
+   * Where the walk for `iova` reads its entry at `level`: the table's physical
+   * address, the index, and what the item holds; null when the walk ends above
+   * that level (a hole or a larger leaf) or the IOVA is outside the table. For
+   * hardware models that edit an entry in place (TMPM's PUNSMASH_IO rewrites the
+   * PDE above a table of 512 PTEs).
+   */
+  locateEntry(
+    iova: number,
+    level: number,
+  ): { tablePa: number; index: number; type: EntryType } | null {
+    this.checkLive();
+    checkIova("iova", iova, this.features);
+    if (!Number.isInteger(level) || level < 0 || level > this._topLevel) {
+      fail("EINVAL", "level", level, `must be a level in 0..${this._topLevel}`);
+    }
+    if (!inRange(this, iova, iova)) return null;
+    let tablePa = this._topPa;
+    for (let l = this._topLevel; ; l--) {
+      const t = this.mem.words(tablePa);
+      const i = indexAt(this, iova, l);
+      const type = this.fmt.load(t, i, l);
+      if (l === level) return { tablePa, index: i, type };
+      if (type !== EntryType.TABLE) return null;
+      tablePa = this.fmt.tablePa(t, i);
+    }
   }
 
   /**
