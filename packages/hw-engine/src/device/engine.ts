@@ -1,0 +1,459 @@
+import type { TableMemory } from "@smashlab/pagetable";
+import { type Rmp, RmpPageSize } from "@smashlab/rmp";
+import type { CommandContext } from "../commands/context.js";
+import { applyPsmashIo, type PsmashIoPlan, validatePsmashIo } from "../commands/psmash-io.js";
+import {
+  applyPunsmashIo,
+  type PunsmashIoPlan,
+  validatePunsmashIo,
+} from "../commands/punsmash-io.js";
+import type { HostMemory } from "../memory/host-memory.js";
+import {
+  CapabilitiesPage,
+  CapabilityBit,
+  CMD_RESERVED_MASK,
+  cmdId,
+  cmdNumPages,
+  TmpmCommand,
+} from "../spec/commands.js";
+import {
+  RBCTL_INIT,
+  RBCTL_PAUSE,
+  RING_ENTRIES,
+  RING_ENTRY_BYTES,
+  STATUS_DRIVER_INIT,
+  STATUS_ENGINE_READY,
+  STATUS_RB_ERR,
+  STATUS_TOGGLE,
+  STATUS_WPTR_ERR,
+  TmpmReg,
+} from "../spec/registers.js";
+import { TmpmStatus } from "../spec/status.js";
+import {
+  DEFAULT_TMPM_COSTS,
+  type EngineClock,
+  ManualClock,
+  type TmpmCosts,
+} from "../time/clock.js";
+import type { SnpFirmware } from "./firmware.js";
+
+/** How an engine is built. */
+export interface TmpmEngineOptions {
+  /** The SNP firmware view (guest contexts; its RMP and host memory are the engine's). */
+  firmware: SnpFirmware;
+  /** The IOMMU page-table memory the engine edits: the domains' allocator. */
+  tables: TableMemory;
+  /** Time. Default: a {@link ManualClock} at 0. */
+  clock?: EngineClock;
+  /**
+   * "immediate" (default, library use): a command completes when the head is
+   * written. "timed": commands complete when {@link TmpmEngine.process} runs at
+   * or after their end time; DMA to the region stalls in between.
+   */
+  completion?: "immediate" | "timed";
+  /** Durations; any field overrides {@link DEFAULT_TMPM_COSTS}. */
+  costs?: Partial<TmpmCosts>;
+  /**
+   * MODEL.md `engineFlushesIotlb` (coco.md §8 q1: the sources do not say whether
+   * PSMASH_IO invalidates IOTLB and PDE caches itself). Default true: the engine
+   * emits an "iotlb-flush" event for the region's IOVA range.
+   */
+  engineFlushesIotlb?: boolean;
+  /** Which commands GET_CAPABILITIES advertises (and the engine accepts). Default: all. */
+  capabilities?: { psmashIo?: boolean; punsmashIo?: boolean; reload?: boolean };
+  /** SNP is enabled: the ring page must be 2M aligned and HV-Fixed (the driver arranges it). Default true. */
+  snp?: boolean;
+}
+
+/** Something the engine did, for a simulated IOMMU or a trace. */
+export type TmpmEvent =
+  | { kind: "complete"; slot: number; command: number; status: number; at: number }
+  | { kind: "stall"; spa: number; gpa: number; length: number; from: number; until: number }
+  | { kind: "iotlb-flush"; iova: number; length: number; at: number }
+  | { kind: "error"; status: number; at: number }
+  | { kind: "toggle"; at: number };
+
+/** A DMA stall window: accesses to [spa, spa+length) wait from `from` until `until`. */
+export interface StallWindow {
+  spa: number;
+  gpa: number;
+  length: number;
+  from: number;
+  until: number;
+}
+
+interface InFlight {
+  slot: number;
+  command: number;
+  startAt: number;
+  doneAt: number;
+  plan: PsmashIoPlan | PunsmashIoPlan | null;
+  status: number;
+  listPa: number;
+}
+
+/**
+ * AMD's TMPM engine ("Tiered Memory Page Migration", spec 58151 rev 0.51): a
+ * firmware-driven engine behind the IOMMU with a mailbox of eight registers and
+ * a one-page ring of 256 commands. Modelled: the registers and their bits, the
+ * init/pause/drain/shutdown protocol, the ring, GET_CAPABILITIES, NOOP,
+ * PSMASH_IO (replace a 2M IO leaf by a table of 512 PTEs and PSMASH its RMP
+ * entry at the same instant, DMA to the region stalled) and PUNSMASH_IO (our
+ * inference: the reverse).
+ *
+ * While a PSMASH_IO or PUNSMASH_IO runs the engine holds the region's RMP
+ * entries: a concurrent RMPUPDATE or PSMASH there fails with FAIL_INUSE.
+ */
+export class TmpmEngine {
+  readonly rmp: Rmp;
+  readonly host: HostMemory;
+  readonly firmware: SnpFirmware;
+  readonly tables: TableMemory;
+  readonly clock: EngineClock;
+  readonly costs: TmpmCosts;
+  readonly timed: boolean;
+  readonly engineFlushesIotlb: boolean;
+  readonly snp: boolean;
+  private readonly support: number;
+  private readonly regs = new Uint32Array(8);
+  private readonly mapped = new Set<number>();
+  private readonly poisoned = new Set<number>();
+  private readonly queue: InFlight[] = [];
+  private readonly listeners: ((e: TmpmEvent) => void)[] = [];
+  private stalls: StallWindow[] = [];
+  private head = 0;
+  private busyUntil = 0;
+  private commandsSeen = 0;
+  private readonly injections = new Map<number, number>();
+  private readonly ctx: CommandContext;
+
+  constructor(options: TmpmEngineOptions) {
+    this.firmware = options.firmware;
+    this.rmp = options.firmware.rmp;
+    this.host = options.firmware.memory;
+    this.tables = options.tables;
+    this.clock = options.clock ?? new ManualClock();
+    this.costs = { ...DEFAULT_TMPM_COSTS, ...options.costs };
+    this.timed = options.completion === "timed";
+    this.engineFlushesIotlb = options.engineFlushesIotlb ?? true;
+    this.snp = options.snp ?? true;
+    const caps = options.capabilities ?? {};
+    this.support =
+      (caps.psmashIo === false ? 0 : CapabilityBit.PSMASH_IO) |
+      (caps.punsmashIo === false ? 0 : CapabilityBit.PUNSMASH_IO) |
+      (caps.reload === false ? 0 : CapabilityBit.RELOAD);
+    this.regs[TmpmReg.STATUS] = STATUS_ENGINE_READY;
+    this.ctx = {
+      rmp: this.rmp,
+      firmware: this.firmware,
+      host: this.host,
+      tables: this.tables,
+      isMapped: (pa) => this.mapped.has(Math.floor(pa / 4096)),
+      isPoisoned: (pa) => this.poisoned.has(Math.floor(pa / 4096)),
+    };
+  }
+
+  // ---- the mailbox ----------------------------------------------------------
+
+  /** Reads a register (completing whatever is due first). */
+  readReg(reg: number): number {
+    this.process();
+    return this.regs[reg]!;
+  }
+
+  /** Writes a register: RBCTL drives init/pause/shutdown, RBHEAD rings the doorbell. */
+  writeReg(reg: number, value: number): void {
+    value >>>= 0;
+    if (reg === TmpmReg.RBCTL) return this.writeRbctl(value);
+    if (reg === TmpmReg.RBHEAD) return this.doorbell(value & 0xffff, value);
+    if (reg === TmpmReg.RBTAIL || reg === TmpmReg.STATUS) return; // read-only for the driver
+    this.regs[reg] = value;
+  }
+
+  private writeRbctl(value: number): void {
+    const was = this.regs[TmpmReg.RBCTL]!;
+    this.regs[TmpmReg.RBCTL] = value & (RBCTL_INIT | RBCTL_PAUSE);
+    if (value & RBCTL_INIT && !(was & RBCTL_INIT)) this.init();
+    if (!(value & RBCTL_INIT) && was & RBCTL_INIT) this.shutdown();
+    // The toggle inverts whenever an RBCTL write takes effect.
+    this.regs[TmpmReg.STATUS] = (this.regs[TmpmReg.STATUS]! ^ STATUS_TOGGLE) >>> 0;
+    this.emit({ kind: "toggle", at: this.clock.now() });
+    if (!(value & RBCTL_PAUSE)) this.process();
+  }
+
+  private init(): void {
+    const ring = this.ringPa;
+    const ok =
+      this.regs[TmpmReg.CDATA] === 1 &&
+      ring % 4096 === 0 &&
+      this.host.owns(ring) &&
+      (!this.snp || (ring % 2 ** 21 === 0 && this.rmp.pageState(ring) === "HV-Fixed"));
+    if (!ok) return;
+    this.head = this.regs[TmpmReg.RBHEAD]! & 0xffff;
+    this.regs[TmpmReg.RBTAIL] = this.head;
+    this.regs[TmpmReg.STATUS] =
+      (this.regs[TmpmReg.STATUS]! | STATUS_DRIVER_INIT) & ~(STATUS_RB_ERR | STATUS_WPTR_ERR);
+  }
+
+  private shutdown(): void {
+    // Commands not started are aborted; one in progress would have completed by now
+    // in the driver's model (it drains before clearing INIT unless RB_ERR).
+    for (const f of this.queue) this.finish(f, TmpmStatus.MEM_ABORTED, false);
+    this.queue.length = 0;
+    this.releaseStalls();
+    this.regs[TmpmReg.STATUS] = this.regs[TmpmReg.STATUS]! & ~STATUS_DRIVER_INIT;
+  }
+
+  /** Physical address of the ring (RBHIGH:RBLOW). */
+  get ringPa(): number {
+    return this.regs[TmpmReg.RBHIGH]! * 0x100000000 + this.regs[TmpmReg.RBLOW]!;
+  }
+
+  /** True once INIT succeeded and until shutdown or an error. */
+  get running(): boolean {
+    const s = this.regs[TmpmReg.STATUS]!;
+    return (s & STATUS_DRIVER_INIT) !== 0 && (s & STATUS_RB_ERR) === 0;
+  }
+
+  private doorbell(newHead: number, raw: number): void {
+    this.regs[TmpmReg.RBHEAD] = raw;
+    if (!this.running) return;
+    if (raw >>> 16 !== 0 || newHead >= RING_ENTRIES)
+      return this.error(STATUS_WPTR_ERR | STATUS_RB_ERR);
+    const now = this.clock.now();
+    for (let slot = this.head; slot !== newHead; slot = (slot + 1) % RING_ENTRIES) {
+      // A new entry must be pending (status 0): anything else is a corrupt ring.
+      if (this.host.read32(this.entryPa(slot) + 12) !== 0) return this.error(STATUS_RB_ERR);
+      const cmd = this.host.read32(this.entryPa(slot) + 8);
+      this.queue.push({
+        slot,
+        command: cmdId(cmd),
+        startAt: -1,
+        doneAt: -1,
+        plan: null,
+        status: 0,
+        listPa: this.host.read64(this.entryPa(slot)),
+      });
+    }
+    this.head = newHead;
+    this.process(now);
+  }
+
+  private error(bits: number): void {
+    this.regs[TmpmReg.STATUS] = (this.regs[TmpmReg.STATUS]! | bits) >>> 0;
+    for (const f of this.queue) this.finish(f, TmpmStatus.MEM_ABORTED, false);
+    this.queue.length = 0;
+    this.releaseStalls();
+    // RB_ERR always interrupts; the driver's handler shuts the engine down.
+    this.emit({ kind: "error", status: this.regs[TmpmReg.STATUS]!, at: this.clock.now() });
+  }
+
+  private entryPa(slot: number): number {
+    return this.ringPa + slot * RING_ENTRY_BYTES;
+  }
+
+  // ---- running commands -------------------------------------------------------
+
+  /**
+   * Starts and completes what is due at `now` (default: the clock), in ring order.
+   * In "immediate" mode everything pending completes now.
+   */
+  process(now = this.clock.now()): void {
+    while (this.queue.length > 0 && this.running) {
+      const f = this.queue[0]!;
+      if (f.startAt < 0) {
+        if (this.regs[TmpmReg.RBCTL]! & RBCTL_PAUSE) return;
+        this.start(f, Math.max(now, this.busyUntil));
+      }
+      if (this.timed && f.doneAt > now) return;
+      this.queue.shift();
+      this.complete(f);
+    }
+  }
+
+  private start(f: InFlight, at: number): void {
+    f.startAt = at;
+    const entry = this.entryPa(f.slot);
+    const cmd = this.host.read32(entry + 8);
+    f.status = this.check(f, cmd);
+    f.doneAt = at + this.duration(f.command, f.status);
+    this.busyUntil = f.doneAt;
+    if (f.plan !== null) {
+      const p = f.plan;
+      // The engine holds the region's RMP entries and stalls DMA to it meanwhile.
+      this.rmp.markInUse(p.src, RmpPageSize.SIZE_2M, true);
+      const w: StallWindow = { spa: p.src, gpa: p.gpa, length: 2 ** 21, from: at, until: f.doneAt };
+      this.stalls.push(w);
+      this.emit({ kind: "stall", ...w });
+    }
+  }
+
+  /** Validates a command when it starts; returns its status or 0 when a plan was made. */
+  private check(f: InFlight, cmd: number): number {
+    const n = ++this.commandsSeen;
+    const injected = this.injections.get(n);
+    if (injected !== undefined) {
+      this.injections.delete(n);
+      return injected;
+    }
+    if ((cmd & CMD_RESERVED_MASK) !== 0) return TmpmStatus.RSVD_FIELD_NOT_ZERO;
+    if (f.command === TmpmCommand.NOOP) return TmpmStatus.SUCCESS;
+    if (
+      f.command !== TmpmCommand.GET_CAPABILITIES &&
+      !(f.command === TmpmCommand.PSMASH_IO && this.support & CapabilityBit.PSMASH_IO) &&
+      !(f.command === TmpmCommand.PUNSMASH_IO && this.support & CapabilityBit.PUNSMASH_IO)
+    ) {
+      return TmpmStatus.INVALID_COMMAND;
+    }
+    if (cmdNumPages(cmd) !== 1) return TmpmStatus.INVALID_NUM_PAGES;
+    if (f.listPa % 4096 !== 0 || !this.host.owns(f.listPa))
+      return TmpmStatus.INVALID_TMPM_LIST_ADDR;
+    // The engine reads command lists only from hypervisor-owned pages.
+    if (this.rmp.lookup(f.listPa).entry.assigned) return TmpmStatus.INVALID_PAGE_PADDR;
+    if (this.ctx.isPoisoned(f.listPa)) return TmpmStatus.MEM_POISONED;
+    if (f.command === TmpmCommand.GET_CAPABILITIES) return TmpmStatus.SUCCESS;
+    const plan =
+      f.command === TmpmCommand.PSMASH_IO
+        ? validatePsmashIo(this.ctx, f.listPa)
+        : validatePunsmashIo(this.ctx, f.listPa);
+    if (typeof plan === "number") return plan;
+    f.plan = plan;
+    return 0;
+  }
+
+  private duration(command: number, status: number): number {
+    if (status !== 0 && status !== TmpmStatus.SUCCESS) return this.costs.noopNs;
+    switch (command) {
+      case TmpmCommand.GET_CAPABILITIES:
+        return this.costs.getCapabilitiesNs;
+      case TmpmCommand.PSMASH_IO:
+        return this.costs.psmashIoNs;
+      case TmpmCommand.PUNSMASH_IO:
+        return this.costs.punsmashIoNs;
+      default:
+        return this.costs.noopNs;
+    }
+  }
+
+  private complete(f: InFlight): void {
+    let status = f.status;
+    if (f.plan !== null) {
+      this.rmp.markInUse(f.plan.src, RmpPageSize.SIZE_2M, false);
+      this.stalls = this.stalls.filter((w) => w.spa !== f.plan!.src || w.from !== f.startAt);
+      status =
+        f.command === TmpmCommand.PSMASH_IO
+          ? applyPsmashIo(this.ctx, f.plan as PsmashIoPlan)
+          : applyPunsmashIo(this.ctx, f.plan as PunsmashIoPlan);
+      if (status === TmpmStatus.SUCCESS && this.engineFlushesIotlb) {
+        this.emit({ kind: "iotlb-flush", iova: f.plan.gpa, length: 2 ** 21, at: f.doneAt });
+      }
+    } else if (f.command === TmpmCommand.GET_CAPABILITIES && status === TmpmStatus.SUCCESS) {
+      this.host.write32(f.listPa + CapabilitiesPage.CAP_REG, 1);
+      this.host.write32(f.listPa + CapabilitiesPage.FW_REG, (0 << 24) | (51 << 16));
+      this.host.write32(f.listPa + CapabilitiesPage.SPEC_REG, 58151);
+      this.host.write32(f.listPa + CapabilitiesPage.SUPPORT_REG, this.support);
+    }
+    this.finish(f, status, true);
+  }
+
+  private finish(f: InFlight, status: number, advanceTail: boolean): void {
+    if (f.plan !== null && status === TmpmStatus.MEM_ABORTED) {
+      this.rmp.markInUse(f.plan.src, RmpPageSize.SIZE_2M, false);
+    }
+    // The PSMASH_IO page's gctx qword returns the status too.
+    if (
+      f.plan !== null &&
+      (f.command === TmpmCommand.PSMASH_IO || f.command === TmpmCommand.PUNSMASH_IO)
+    ) {
+      const gctxQword = f.listPa + 24;
+      this.host.write32(gctxQword, (this.host.read32(gctxQword) & ~0xfff) | (status & 0xff));
+    }
+    this.host.write32(this.entryPa(f.slot) + 12, status & 0xff);
+    if (advanceTail) this.regs[TmpmReg.RBTAIL] = (f.slot + 1) % RING_ENTRIES;
+    this.emit({
+      kind: "complete",
+      slot: f.slot,
+      command: f.command,
+      status,
+      at: Math.max(f.doneAt, this.clock.now()),
+    });
+  }
+
+  private releaseStalls(): void {
+    this.stalls = [];
+  }
+
+  // ---- what a simulated IOMMU asks ------------------------------------------------
+
+  /**
+   * Until when DMA to host page `spa` must wait at time `now` (a running PSMASH_IO
+   * or PUNSMASH_IO on its region), or -1 when it may proceed.
+   */
+  dmaStallUntil(spa: number, now = this.clock.now()): number {
+    let until = -1;
+    for (const w of this.stalls) {
+      if (
+        spa >= w.spa &&
+        spa < w.spa + w.length &&
+        now >= w.from &&
+        now < w.until &&
+        w.until > until
+      ) {
+        until = w.until;
+      }
+    }
+    return until;
+  }
+
+  /** The stall windows of commands in flight. */
+  stallWindows(): readonly StallWindow[] {
+    return this.stalls;
+  }
+
+  /** Subscribes to engine events; returns the unsubscribe function. */
+  on(listener: (e: TmpmEvent) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private emit(e: TmpmEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  // ---- the engine's own IOMMU domain, and faults ----------------------------------
+
+  /** The driver identity-maps a page into the engine's IOMMU domain so the engine can reach it. */
+  mapForEngine(pa: number): void {
+    this.mapped.add(Math.floor(pa / 4096));
+  }
+
+  /** The driver removes a page from the engine's domain. */
+  unmapForEngine(pa: number): void {
+    this.mapped.delete(Math.floor(pa / 4096));
+  }
+
+  /** Marks a page poisoned (an uncorrectable memory error): a command touching it returns MEM_POISONED. */
+  poison(pa: number, poisoned = true): void {
+    if (poisoned) this.poisoned.add(Math.floor(pa / 4096));
+    else this.poisoned.delete(Math.floor(pa / 4096));
+  }
+
+  /**
+   * Firmware fault injection: the `n`-th command from now (1-based) finishes with
+   * `status` and changes nothing — how the firmware reports HW_MEM_ERR,
+   * PARTIAL_SUCCESS, VERSION_ERROR, INVALID_NEXT, RESOURCE_NOT_AVAILABLE and the
+   * like, whose causes lie inside the firmware.
+   */
+  injectStatus(n: number, status: number): void {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`injectStatus: n=${n} must be >= 1`);
+    this.injections.set(this.commandsSeen + n, status & 0xff);
+  }
+
+  /** Commands in the ring that have not completed. */
+  get inFlight(): number {
+    return this.queue.length;
+  }
+}
