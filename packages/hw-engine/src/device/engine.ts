@@ -84,6 +84,8 @@ export interface StallWindow {
 
 interface InFlight {
   slot: number;
+  /** When the doorbell announced it. */
+  arrivedAt: number;
   command: number;
   startAt: number;
   doneAt: number;
@@ -123,6 +125,7 @@ export class TmpmEngine {
   private stalls: StallWindow[] = [];
   private head = 0;
   private busyUntil = 0;
+  private resumedAt = 0;
   private commandsSeen = 0;
   private readonly injections = new Map<number, number>();
   private readonly ctx: CommandContext;
@@ -178,6 +181,7 @@ export class TmpmEngine {
     // The toggle inverts whenever an RBCTL write takes effect.
     this.regs[TmpmReg.STATUS] = (this.regs[TmpmReg.STATUS]! ^ STATUS_TOGGLE) >>> 0;
     this.emit({ kind: "toggle", at: this.clock.now() });
+    if (was & RBCTL_PAUSE && !(value & RBCTL_PAUSE)) this.resumedAt = this.clock.now();
     if (!(value & RBCTL_PAUSE)) this.process();
   }
 
@@ -227,6 +231,7 @@ export class TmpmEngine {
       const cmd = this.host.read32(this.entryPa(slot) + 8);
       this.queue.push({
         slot,
+        arrivedAt: now,
         command: cmdId(cmd),
         startAt: -1,
         doneAt: -1,
@@ -263,7 +268,9 @@ export class TmpmEngine {
       const f = this.queue[0]!;
       if (f.startAt < 0) {
         if (this.regs[TmpmReg.RBCTL]! & RBCTL_PAUSE) return;
-        this.start(f, Math.max(now, this.busyUntil));
+        // The engine runs its ring in order: a command starts when it arrived, the
+        // previous one finished, and the engine was last resumed, whichever is last.
+        this.start(f, Math.max(f.arrivedAt, this.busyUntil, this.resumedAt));
       }
       if (this.timed && f.doneAt > now) return;
       this.queue.shift();
@@ -312,6 +319,8 @@ export class TmpmEngine {
     if (this.rmp.lookup(f.listPa).entry.assigned) return TmpmStatus.INVALID_PAGE_PADDR;
     if (this.ctx.isPoisoned(f.listPa)) return TmpmStatus.MEM_POISONED;
     if (f.command === TmpmCommand.GET_CAPABILITIES) return TmpmStatus.SUCCESS;
+    // PSMASH_IO and PUNSMASH_IO act on the RMP: meaningless unless SNP is enabled.
+    if (!this.snp) return TmpmStatus.INVALID_PLATFORM_STATE;
     const plan =
       f.command === TmpmCommand.PSMASH_IO
         ? validatePsmashIo(this.ctx, f.listPa)
