@@ -446,27 +446,59 @@ function collapseLevel(
     const itemVa = base + i * itemSize;
     const itemLast = itemVa + itemSize - 1;
     const childPa = fmt.tablePa(t, i);
-    collapseLevel(
-      pt,
-      pt.mem.words(childPa),
-      childPa,
-      level - 1,
-      Math.max(va, itemVa),
-      Math.min(last, itemLast),
-      capLg2,
-      gather,
-      report,
-    );
-    if (itemVa >= va && itemLast <= last && isz <= capLg2 && pt.levelSizes[level]![isz] === 1) {
-      tableToLeaf(pt, t, tablePa, level, i, itemVa, childPa, gather, report);
-    }
+    const child = pt.mem.words(childPa);
+    const collapsible =
+      itemVa >= va && itemLast <= last && isz <= capLg2 && pt.levelSizes[level]![isz] === 1;
+    // Bottom-up: deeper tables first. A child of leaves only is tried as one leaf
+    // here before its runs are merged, so a uniform table is replaced once, not
+    // rewritten into runs and then replaced.
+    const deeper = level > 1 && hasTables(pt, child, level - 1);
+    if (deeper)
+      collapseChild(pt, child, childPa, level, va, last, itemVa, itemLast, capLg2, gather, report);
+    const merged =
+      collapsible && tableToLeaf(pt, t, tablePa, level, i, itemVa, childPa, gather, report);
+    if (!merged && !deeper)
+      collapseChild(pt, child, childPa, level, va, last, itemVa, itemLast, capLg2, gather, report);
   }
   if (hasFeature(pt.features, PtFeature.OA_SIZE_CHANGE)) {
     mergeRuns(pt, t, tablePa, level, first, end, base, va, last, capLg2, gather, report);
   }
 }
 
-/** Replaces a table item by one leaf when its whole subtree is a uniform leaf span. */
+function collapseChild(
+  pt: PtTable,
+  child: Uint32Array,
+  childPa: number,
+  level: number,
+  va: number,
+  last: number,
+  itemVa: number,
+  itemLast: number,
+  capLg2: number,
+  gather: IotlbGather,
+  report: ResizeReport,
+): void {
+  collapseLevel(
+    pt,
+    child,
+    childPa,
+    level - 1,
+    Math.max(va, itemVa),
+    Math.min(last, itemLast),
+    capLg2,
+    gather,
+    report,
+  );
+}
+
+/** True when the table at `level` holds a table pointer. */
+function hasTables(pt: PtTable, t: Uint32Array, level: number): boolean {
+  const n = 1 << pt.fmt.numItemsLg2(level);
+  for (let i = 0; i < n; i++) if (pt.fmt.load(t, i, level) === EntryType.TABLE) return true;
+  return false;
+}
+
+/** Replaces a table item by one leaf when its whole subtree is a uniform leaf span; true when it did. */
 function tableToLeaf(
   pt: PtTable,
   t: Uint32Array,
@@ -477,25 +509,25 @@ function tableToLeaf(
   childPa: number,
   gather: IotlbGather,
   report: ResizeReport,
-): void {
+): boolean {
   const fmt = pt.fmt;
   const child = pt.mem.words(childPa);
   const cl = level - 1;
   const childSize = POW2[pt.itemLg2[cl]!]!;
   const n = 1 << fmt.numItemsLg2(cl);
-  if (fmt.load(child, 0, cl) !== EntryType.OA) return;
+  if (fmt.load(child, 0, cl) !== EntryType.OA) return false;
   const baseOa = fmt.entryOa(child, 0, cl);
-  if (lg2Mod(baseOa, pt.itemLg2[level]!) !== 0) return;
+  if (lg2Mod(baseOa, pt.itemLg2[level]!) !== 0) return false;
   const a = pt.scratch.attrs;
   const b = pt.scratch.attrs2;
   fmt.attrFromEntry(child, 0, a);
   let dirty = false;
   for (let j = 0; j < n; ) {
-    if (fmt.load(child, j, cl) !== EntryType.OA) return;
+    if (fmt.load(child, j, cl) !== EntryType.OA) return false;
     const c = fmt.numContigLg2(child, j, cl);
-    if (fmt.entryOa(child, j, cl) !== baseOa + j * childSize) return;
+    if (fmt.entryOa(child, j, cl) !== baseOa + j * childSize) return false;
     fmt.attrFromEntry(child, j, b);
-    if (a[0] !== b[0] || a[1] !== b[1]) return;
+    if (a[0] !== b[0] || a[1] !== b[1]) return false;
     if (fmt.isWriteDirty(child, j, cl)) dirty = true;
     j += 1 << c;
   }
@@ -507,6 +539,7 @@ function tableToLeaf(
   gather.freelist.push(childPa);
   report.tablesFreed++;
   report.leavesMerged++;
+  return true;
 }
 
 /** Merges aligned groups of equal, contiguous leaves into larger contiguous entries. */
