@@ -1,6 +1,5 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 
 /**
@@ -22,8 +21,8 @@ export async function runReadmeExample(
     const c = /console\.log\(.*\);\s*\/\/ (.*)$/.exec(line);
     if (c) expected.push(c[1]!.split(":")[0]!.trim());
   }
-  const dir = mkdtempSync(join(tmpdir(), "readme-"));
-  const file = join(dir, "example.ts");
+  // Inside the package, so its other imports resolve through its node_modules.
+  const file = join(dirname(readmePath), `.readme-example-${process.pid}-${Date.now()}.ts`);
   const src = pathToFileURL(sourceEntry).href;
   writeFileSync(file, code.split(`"${packageName}"`).join(JSON.stringify(src)));
   const logs: string[] = [];
@@ -35,6 +34,7 @@ export async function runReadmeExample(
     await import(pathToFileURL(file).href);
   } finally {
     console.log = orig;
+    rmSync(file, { force: true });
   }
   return { code, logs, expected };
 }
