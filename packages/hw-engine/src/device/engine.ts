@@ -167,10 +167,9 @@ export class TmpmEngine {
   /** Writes a register: RBCTL drives init/pause/shutdown, RBHEAD rings the doorbell. */
   writeReg(reg: number, value: number): void {
     value >>>= 0;
-    if (reg === TmpmReg.RBCTL) return this.writeRbctl(value);
-    if (reg === TmpmReg.RBHEAD) return this.doorbell(value & 0xffff, value);
-    if (reg === TmpmReg.RBTAIL || reg === TmpmReg.STATUS) return; // read-only for the driver
-    this.regs[reg] = value;
+    if (reg === TmpmReg.RBCTL) this.writeRbctl(value);
+    else if (reg === TmpmReg.RBHEAD) this.doorbell(value & 0xffff, value);
+    else if (reg !== TmpmReg.RBTAIL && reg !== TmpmReg.STATUS) this.regs[reg] = value; // those two are read-only for the driver
   }
 
   private writeRbctl(value: number): void {
@@ -222,12 +221,17 @@ export class TmpmEngine {
   private doorbell(newHead: number, raw: number): void {
     this.regs[TmpmReg.RBHEAD] = raw;
     if (!this.running) return;
-    if (raw >>> 16 !== 0 || newHead >= RING_ENTRIES)
-      return this.error(STATUS_WPTR_ERR | STATUS_RB_ERR);
+    if (raw >>> 16 !== 0 || newHead >= RING_ENTRIES) {
+      this.error(STATUS_WPTR_ERR | STATUS_RB_ERR);
+      return;
+    }
     const now = this.clock.now();
     for (let slot = this.head; slot !== newHead; slot = (slot + 1) % RING_ENTRIES) {
       // A new entry must be pending (status 0): anything else is a corrupt ring.
-      if (this.host.read32(this.entryPa(slot) + 12) !== 0) return this.error(STATUS_RB_ERR);
+      if (this.host.read32(this.entryPa(slot) + 12) !== 0) {
+        this.error(STATUS_RB_ERR);
+        return;
+      }
       const cmd = this.host.read32(this.entryPa(slot) + 8);
       this.queue.push({
         slot,

@@ -204,7 +204,10 @@ export class TmpmDriver {
   /** Polls a slot every 25 µs until it completes; EIO after 25 ms. Returns the status. */
   wait(slot: number): number {
     let status = 0;
-    this.pollUntil(() => (status = this.slotStatus(slot)) !== 0, `slot ${slot}`);
+    this.pollUntil(() => {
+      status = this.slotStatus(slot);
+      return status !== 0;
+    }, `slot ${slot}`);
     return status;
   }
 
