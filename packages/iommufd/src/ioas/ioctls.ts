@@ -194,7 +194,6 @@ export function ioasMap(ctx: IoasCtx, args: IoasMapArgs): number {
   const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
   const pages = newPages(ctx, source, uptr - base + length, writable, mm);
   return mapSlices(
-    ctx,
     ioas,
     [{ pages, startByte: uptr - base, length }],
     length,
@@ -264,7 +263,6 @@ export function ioasMapFile(ctx: IoasCtx, args: IoasMapFileArgs): number {
     mm,
   );
   return mapSlices(
-    ctx,
     ioas,
     [{ pages, startByte: start - base, length }],
     length,
