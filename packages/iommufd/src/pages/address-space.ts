@@ -1,6 +1,7 @@
 import { fail } from "../errors.js";
 import { PAGE_SIZE } from "../uapi.js";
 import { UserAccount } from "./account.js";
+import type { FileSource } from "./file-source.js";
 import type { PhysMemory } from "./phys-memory.js";
 
 const HUGE = 2 ** 21;
@@ -8,10 +9,13 @@ const HUGE = 2 ** 21;
 interface Vma {
   start: number;
   end: number;
-  /** Physical address of `start`. */
+  /** Physical address of `start` (anonymous memory). */
   pa: number;
   huge: boolean;
   writable: boolean;
+  /** A shared file mapping: the file and the file offset of `start`. */
+  file: FileSource | null;
+  fileOffset: number;
 }
 
 /**
@@ -51,9 +55,42 @@ export class ProcessAddressSpace {
     this.vmas.push({
       start,
       end: start + size,
-      pa: this.phys.alloc(size, align),
+      pa: this.phys.alloc(size, huge ? HUGE : PAGE_SIZE),
       huge,
       writable: options.writable ?? true,
+      file: null,
+      fileOffset: 0,
+    });
+    return start;
+  }
+
+  /**
+   * mmap(MAP_SHARED) of a file: the pages are the file's own, so a user-VA map
+   * of this range and a MAP_FILE of the file pin the same frames.
+   */
+  mmapFile(
+    file: FileSource,
+    offset: number,
+    length: number,
+    options: { writable?: boolean } = {},
+  ): number {
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset % PAGE_SIZE !== 0) {
+      fail("EINVAL", "offset", offset, "must be page aligned");
+    }
+    if (!Number.isSafeInteger(length) || length <= 0)
+      fail("EINVAL", "length", length, "must be positive");
+    const size = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
+    const align = file.folioSize >= HUGE ? HUGE : PAGE_SIZE;
+    const start = Math.ceil(this.nextVa / align) * align;
+    this.nextVa = start + size + PAGE_SIZE;
+    this.vmas.push({
+      start,
+      end: start + size,
+      pa: -1,
+      huge: false,
+      writable: options.writable ?? file.writable,
+      file,
+      fileOffset: offset,
     });
     return start;
   }
@@ -70,9 +107,28 @@ export class ProcessAddressSpace {
         continue;
       }
       if (v.start < va) out.push({ ...v, end: va });
-      if (v.end > end) out.push({ ...v, start: end, pa: v.pa + (end - v.start) });
+      if (v.end > end) {
+        out.push({
+          ...v,
+          start: end,
+          pa: v.pa + (end - v.start),
+          fileOffset: v.fileOffset + (end - v.start),
+        });
+      }
     }
     this.vmas = out;
+  }
+
+  /**
+   * fork(): a child of the same user whose mappings are the parent's shared
+   * mappings (the selftest's buffers are MAP_SHARED, so parent and child see the
+   * same frames); its own locked_vm and pinned_vm.
+   */
+  fork(): ProcessAddressSpace {
+    const child = new ProcessAddressSpace(this.phys, this.user);
+    child.vmas = this.vmas.map((v) => ({ ...v }));
+    child.nextVa = this.nextVa;
+    return child;
   }
 
   /** The process exits: its memory can no longer be pinned (already pinned pages stay). */
@@ -88,7 +144,13 @@ export class ProcessAddressSpace {
   /** Physical address of `va`, or -1 when nothing is mapped there (or the process is gone). */
   translate(va: number): number {
     const v = this.vmaOf(va);
-    return v === null ? -1 : v.pa + (va - v.start);
+    if (v === null) return -1;
+    if (v.file !== null) {
+      const off = v.fileOffset + (va - v.start);
+      const page = v.file.physOf(Math.floor(off / PAGE_SIZE));
+      return page < 0 ? -1 : page + (off % PAGE_SIZE);
+    }
+    return v.pa + (va - v.start);
   }
 
   /**
@@ -99,6 +161,10 @@ export class ProcessAddressSpace {
   contiguousPages(va: number, maxPages: number): number {
     const v = this.vmaOf(va);
     if (v === null) return 0;
+    if (v.file !== null) {
+      const n = v.file.contiguousPages((v.fileOffset + (va - v.start)) / PAGE_SIZE, maxPages);
+      return Math.min(n, (v.end - va) / PAGE_SIZE);
+    }
     if (!v.huge) return 1;
     const inHuge = (HUGE - ((va - v.start) % HUGE)) / PAGE_SIZE;
     return Math.min(maxPages, inHuge, (v.end - va) / PAGE_SIZE);
