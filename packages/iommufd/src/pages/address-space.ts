@@ -43,12 +43,20 @@ export class ProcessAddressSpace {
     this.user = user ?? new UserAccount();
   }
 
-  /** mmap(): a new anonymous mapping of `length` bytes; huge: 2M aligned and 2M backed. */
-  mmap(length: number, options: { huge?: boolean; writable?: boolean } = {}): number {
+  /**
+   * mmap(): a new anonymous mapping of `length` bytes; huge: 2M aligned and 2M
+   * backed (MAP_HUGETLB); `align`: the VA alignment (posix_memalign + MAP_FIXED).
+   */
+  mmap(
+    length: number,
+    options: { huge?: boolean; writable?: boolean; align?: number } = {},
+  ): number {
     if (!Number.isSafeInteger(length) || length <= 0)
       fail("EINVAL", "length", length, "must be positive");
     const huge = options.huge ?? false;
-    const align = huge ? HUGE : PAGE_SIZE;
+    const align = Math.max(huge ? HUGE : PAGE_SIZE, options.align ?? PAGE_SIZE);
+    if (align % PAGE_SIZE !== 0)
+      fail("EINVAL", "align", align, "must be a multiple of the page size");
     const size = Math.ceil(length / align) * align;
     const start = Math.ceil(this.nextVa / align) * align;
     this.nextVa = start + size + PAGE_SIZE; // a guard page between mappings
