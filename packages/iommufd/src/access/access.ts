@@ -5,7 +5,7 @@ import type { Ioas } from "../ioas/ioas.js";
 import type { IoptArea } from "../iopt/area.js";
 import type { IoptAccess } from "../iopt/io-pagetable.js";
 import type { PhysMemory } from "../pages/phys-memory.js";
-import { ObjectType, PAGE_SIZE } from "../uapi.js";
+import { ObjectType, PAGE_SIZE, ULONG_MAX } from "../uapi.js";
 
 /** What an access's owner does when iommufd needs its pins gone (struct iommufd_access_ops). */
 export interface AccessOps {
@@ -56,33 +56,32 @@ export class IommufdAccess extends IommufdObject implements IoptAccess {
     ioas.users++;
   }
 
-  /** iommufd_access_detach(): every pin is dropped first. */
+  /** iommufd_access_detach(): the owner is told to unpin everything first. */
   detach(): void {
-    const ioas = this.ioas;
-    if (ioas === null) return;
-    for (const p of [...this.pins.values()]) this.unpin(p.id);
-    ioas.iopt.removeAccess(this);
-    this.ioas = null;
-    ioas.users--;
+    this.changeIoas(null);
   }
 
-  /** iommufd_access_replace(): move to another IOAS; on failure the old one stays. */
+  /**
+   * iommufd_access_replace(): join the new IOAS (on failure the old one stays),
+   * then tell the owner to unpin everything (ops->unmap over the whole IOVA
+   * space) and leave the old one.
+   */
   replace(ioas: Ioas): void {
-    if (this.ioas === ioas) return;
-    if (this.pins.size !== 0) fail("EBUSY", "ioas_id", ioas.id, "the access holds pins");
-    const old = this.ioas;
-    if (old !== null) {
-      old.iopt.removeAccess(this);
+    this.changeIoas(ioas);
+  }
+
+  /** iommufd_access_change_ioas(). */
+  private changeIoas(next: Ioas | null): void {
+    const cur = this.ioas;
+    if (cur === next) return;
+    if (next !== null) next.iopt.addAccess(this);
+    if (cur !== null) {
+      this.notifyUnmap(0, ULONG_MAX);
+      cur.iopt.removeAccess(this);
+      cur.users--;
     }
-    try {
-      ioas.iopt.addAccess(this);
-    } catch (e) {
-      if (old !== null) old.iopt.addAccess(this);
-      throw e;
-    }
-    if (old !== null) old.users--;
-    this.ioas = ioas;
-    ioas.users++;
+    this.ioas = next;
+    if (next !== null) next.users++;
   }
 
   /**
