@@ -39,6 +39,7 @@ export type {
 } from "./hwpt/ioctls.js";
 export type {
   AllowIovasArgs,
+  ChangeProcessArgs,
   IoasAllocArgs,
   IoasCopyArgs,
   IoasMapArgs,
@@ -47,6 +48,15 @@ export type {
   IovaRangesArgs,
   OptionArgs,
 } from "./ioas/ioctls.js";
+export {
+  IOMMU,
+  IOMMUFD_CMD_BASE,
+  IOMMUFD_TYPE,
+  type IoctlArg,
+  type IommufdCommand,
+  iommufdIo,
+} from "./ioctl/dispatch.js";
+export { LAYOUTS, type StructLayout } from "./ioctl/layout.js";
 export { Iommufd, type IommufdOptions, type IommufdStats } from "./iommufd.js";
 export type { Span } from "./iopt/iova-alloc.js";
 export type { ConversionEvent, ConversionPolicy, RevokeEvent } from "./notify/file-events.js";

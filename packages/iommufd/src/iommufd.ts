@@ -33,6 +33,8 @@ import type { Ioas } from "./ioas/ioas.js";
 import {
   type AllowIovasArgs,
   allowIovas,
+  type ChangeProcessArgs,
+  changeProcess,
   type IoasAllocArgs,
   type IoasCopyArgs,
   type IoasCtx,
@@ -49,6 +51,7 @@ import {
   type OptionArgs,
   option,
 } from "./ioas/ioctls.js";
+import { type IoctlArg, iommufdIoctl } from "./ioctl/dispatch.js";
 import type { Span } from "./iopt/iova-alloc.js";
 import { type ConversionPolicy, dispatchFileEvent } from "./notify/file-events.js";
 import { ProcessAddressSpace } from "./pages/address-space.js";
@@ -117,6 +120,7 @@ export class Iommufd implements IoasCtx {
   private readonly livePages = new Set<IoptPages>();
   private readonly policies: ConversionPolicy[] = [];
   private closed = false;
+  private vfioCompatIoas = 0;
 
   constructor(options: IommufdOptions = {}) {
     this.injector = options.injector ?? new FaultInjector();
@@ -135,6 +139,89 @@ export class Iommufd implements IoasCtx {
     this.live();
     const id = typeof args === "number" ? args : args.id;
     this.objects.destroy(checkU32("id", id));
+    if (id === this.vfioCompatIoas) this.vfioCompatIoas = 0;
+  }
+
+  /**
+   * The raw ioctl(2) entry: `cmd` is an IOMMU_* number ({@link IOMMU}), `arg`
+   * the struct with its `size`. Applies the extensible-struct rules of the
+   * uAPI (ENOTTY, EFAULT, EINVAL for a short struct, E2BIG for a non-zero
+   * tail), then runs the command like the methods do.
+   */
+  ioctl(cmd: number, arg: IoctlArg | null): unknown {
+    this.live();
+    return iommufdIoctl(this, cmd, arg);
+  }
+
+  /**
+   * IOMMU_VFIO_IOAS: the IOAS VFIO compat would use. GET: ENODEV when none is
+   * set; SET: ENOENT for a bad ID; CLEAR always succeeds. Unknown ops or a
+   * non-zero `__reserved`: EOPNOTSUPP.
+   */
+  vfioIoas(args: { ioasId?: number; op: number; __reserved?: number }): number {
+    this.live();
+    if (args.__reserved !== undefined && args.__reserved !== 0)
+      fail("EOPNOTSUPP", "__reserved", args.__reserved, "must be 0");
+    if (args.op === 0) {
+      if (this.vfioCompatIoas === 0 || this.objects.peek(this.vfioCompatIoas) === undefined) {
+        fail("ENODEV", "op", args.op, "no compat IOAS is set");
+      }
+      args.ioasId = this.vfioCompatIoas;
+      return this.vfioCompatIoas;
+    }
+    if (args.op === 1) {
+      const ioas = this.objects.get<Ioas>(
+        "ioas_id",
+        checkU32("ioas_id", args.ioasId),
+        ObjectType.IOAS,
+      );
+      this.vfioCompatIoas = ioas.id;
+      return ioas.id;
+    }
+    if (args.op === 2) {
+      this.vfioCompatIoas = 0;
+      return 0;
+    }
+    return fail("EOPNOTSUPP", "op", args.op, "unknown IOMMU_VFIO_IOAS op");
+  }
+
+  /**
+   * IOMMU_HWPT_INVALIDATE: only nested HWPTs and vIOMMUs take cache
+   * invalidations, and the model has neither. In the kernel's order:
+   * EOPNOTSUPP (`__reserved`), EINVAL (entries without a buffer or an entry
+   * length), ENOENT (no such object), EINVAL (any object the model has, a
+   * paging HWPT included). `entryNum` is written back as 0 entries handled.
+   */
+  hwptInvalidate(args: {
+    hwptId: number;
+    entryNum?: number;
+    entryLen?: number;
+    data?: unknown;
+    __reserved?: number;
+  }): void {
+    this.live();
+    if (args.__reserved !== undefined && args.__reserved !== 0)
+      fail("EOPNOTSUPP", "__reserved", args.__reserved, "must be 0");
+    const num = checkU32("entry_num", args.entryNum ?? 0);
+    if (num > 0 && (args.data === undefined || args.data === null || (args.entryLen ?? 0) === 0)) {
+      args.entryNum = 0;
+      fail("EINVAL", "entry_num", num, "entries need a buffer and an entry length");
+    }
+    const obj = this.objects.get("hwpt_id", checkU32("hwpt_id", args.hwptId));
+    args.entryNum = 0;
+    fail(
+      "EINVAL",
+      "hwpt_id",
+      obj.id,
+      `is a ${obj.type}: only nested HWPTs and vIOMMUs take invalidations`,
+    );
+  }
+
+  /** IOMMU_IOAS_CHANGE_PROCESS. */
+  ioasChangeProcess(args: ChangeProcessArgs = {}): void {
+    this.live();
+    const ioases = this.objects.objects().filter((o): o is Ioas => o.type === ObjectType.IOAS);
+    changeProcess(this, args, ioases);
   }
 
   /**

@@ -98,23 +98,28 @@ export function iovaRanges(ctx: IoasCtx, args: IovaRangesArgs): Span[] {
 /** struct iommu_ioas_allow_iovas. */
 export interface AllowIovasArgs {
   ioasId: number;
+  /** How many ranges to take from `allowedIovas` (default: all of them); 0 clears the list. */
+  numIovas?: number;
   __reserved?: number;
-  /** The new allow list (empty clears it); each range spans at least 2 bytes. */
-  allowedIovas: Span[];
+  /** The new allow list; each range spans at least 2 bytes. */
+  allowedIovas: Span[] | null;
 }
 
 /**
- * IOMMU_IOAS_ALLOW_IOVAS: replaces the allow list. EINVAL for a range with
- * start >= last or ranges that overlap each other; EADDRINUSE (old list kept)
- * if one overlaps a reserved range.
+ * IOMMU_IOAS_ALLOW_IOVAS: replaces the allow list. EFAULT when the ranges
+ * cannot be read; EINVAL for a range with start >= last or ranges that overlap
+ * each other; EADDRINUSE (old list kept) if one overlaps a reserved range.
  */
 export function allowIovas(ctx: IoasCtx, args: AllowIovasArgs): void {
   checkReserved("__reserved", args.__reserved);
   const ioas = getIoas(ctx, "ioas_id", args.ioasId);
-  if (!Array.isArray(args.allowedIovas))
-    fail("EFAULT", "allowed_iovas", args.allowedIovas, "must be an array of ranges");
+  const list = args.allowedIovas;
+  const count = checkU32("num_iovas", args.numIovas ?? (Array.isArray(list) ? list.length : 0));
+  if (count !== 0 && (!Array.isArray(list) || list.length < count)) {
+    fail("EFAULT", "allowed_iovas", list, `cannot read ${count} ranges`);
+  }
   const spans: Span[] = [];
-  for (const r of args.allowedIovas) {
+  for (const r of count === 0 ? [] : (list as Span[]).slice(0, count)) {
     const start = checkU64("allowed_iovas.start", r?.start);
     const last = checkU64("allowed_iovas.last", r?.last);
     if (start >= last)
@@ -437,4 +442,46 @@ export function option(ctx: IoasCtx, args: OptionArgs): number {
     return args.val64;
   }
   return fail("EOPNOTSUPP", "option_id", args.optionId, "unknown option");
+}
+
+/** struct iommu_ioas_change_process. */
+export interface ChangeProcessArgs {
+  __reserved?: number;
+  /** The calling process, which takes over the charge (default: the context's). */
+  process?: ProcessAddressSpace;
+}
+
+/**
+ * IOMMU_IOAS_CHANGE_PROCESS: every area of every IOAS of the context must be
+ * file backed (EINVAL otherwise); the pinned pages are charged to the caller
+ * first (ENOMEM over its limit, and nothing changes) and only then released
+ * from their old owner.
+ */
+export function changeProcess(
+  ctx: IoasCtx,
+  args: ChangeProcessArgs,
+  ioases: readonly Ioas[],
+): void {
+  checkReserved("__reserved", args.__reserved);
+  const mm = args.process ?? ctx.process;
+  const all = new Set<IoptPages>();
+  for (const ioas of ioases) {
+    for (const a of ioas.iopt.areas) {
+      if (a.source.source.kind !== "file")
+        fail("EINVAL", "ioas", ioas.id, "an area is not file backed");
+      all.add(a.source);
+    }
+  }
+  const moved: IoptPages[] = [];
+  try {
+    for (const p of all) {
+      if (p.accountMm === mm) continue;
+      p.chargeTo(mm);
+      moved.push(p);
+    }
+  } catch (e) {
+    for (const p of moved) p.uncharge(p.npinned, mm);
+    throw e;
+  }
+  for (const p of moved) p.moveAccount(mm);
 }

@@ -4,6 +4,7 @@ import type { IoptArea } from "../iopt/area.js";
 import { PAGE_SIZE } from "../uapi.js";
 import type { ProcessAddressSpace } from "./address-space.js";
 import type { FileSource } from "./file-source.js";
+import { Memfd } from "./memfd.js";
 import { PfnRuns } from "./pfn-runs.js";
 import { PinCoverage } from "./pin-coverage.js";
 
@@ -17,7 +18,14 @@ export type PagesSource =
   /** A file: `start` is the page-aligned file offset of page 0. */
   | { kind: "file"; file: FileSource; start: number };
 
-const scratch = new Float64Array(1);
+/** A run's PA (and, from {@link IoptPages.sourceRun}, its piece size) without allocating. */
+const scratch = new Float64Array(2);
+
+/**
+ * What pin() read from the source before it records anything (pin is all or
+ * nothing): (first, last, pa, piece size) per stretch; reused, grown on demand.
+ */
+let pending = new Float64Array(64);
 
 /**
  * struct iopt_pages: a PAGE_SIZE-indexed view of a user VA range or a file,
@@ -82,18 +90,32 @@ export class IoptPages {
     if (todo.length !== 0 && this.injector.shouldFail()) {
       fail("ENOMEM", "pages", first, "pfn batch allocation failed (injected)");
     }
-    const runs: number[] = [];
+    let k = 0;
     let count = 0;
     for (const [a, b] of todo) {
       for (let i = a; i <= b; ) {
         const n = this.sourceRun(i, b - i + 1);
-        runs.push(i, i + n - 1, scratch[0]!);
+        if (k + 4 > pending.length) {
+          const bigger = new Float64Array(pending.length * 2);
+          bigger.set(pending);
+          pending = bigger;
+        }
+        pending[k] = i;
+        pending[k + 1] = i + n - 1;
+        pending[k + 2] = scratch[0]!;
+        pending[k + 3] = scratch[1]!;
+        k += 4;
         count += n;
         i += n;
       }
     }
     this.charge(count);
-    for (let k = 0; k < runs.length; k += 3) this.pfns.add(runs[k]!, runs[k + 1]!, runs[k + 2]!);
+    const pfns = this.pfns;
+    for (let j = 0; j < k; j += 4) {
+      const piece = pending[j + 3]!;
+      if (piece === 0) pfns.add(pending[j]!, pending[j + 1]!, pending[j + 2]!);
+      else pfns.addPieces(pending[j]!, pending[j + 1]!, pending[j + 2]!, piece);
+    }
     this.coverage.add(first, last);
     this.npinned += count;
   }
@@ -120,6 +142,17 @@ export class IoptPages {
   }
 
   /**
+   * Like {@link IoptPages.pinnedRun} for many runs at once: `out[0]` counts the
+   * pinned pages from `index` on (up to `last`) that are physically contiguous,
+   * `out[1]` the piece size their runs are cut at (0: one run). See {@link PfnRuns}.
+   */
+  pinnedExtent(index: number, last: number, out: Float64Array): number {
+    const pa = this.pfns.lookupExtent(index, last, out);
+    if (pa < 0) throw new Error(`iopt_pages: page ${index} is used but not pinned`);
+    return pa;
+  }
+
+  /**
    * Physical address of page `index` for a read or write that does not pin (the
    * access slow path): the pinned PFN if there is one, else the source's.
    * -1 when neither has it.
@@ -132,7 +165,13 @@ export class IoptPages {
     return this.source.file.physOf(this.source.start / PAGE_SIZE + index);
   }
 
-  /** The first page of a run at the source; its PA in scratch[0]; returns the run's length. */
+  /**
+   * The first pages at the source from `index` on, at most `max`: returns how
+   * many, with their PA in scratch[0] and in scratch[1] the piece size their
+   * runs are cut at, or 0 for a single run. A memfd gives every present page
+   * from `index` at once, cut at its folio size (what asking it folio by folio
+   * would give); other sources give one run.
+   */
   private sourceRun(index: number, max: number): number {
     const s = this.source;
     if (s.kind === "user") {
@@ -148,10 +187,12 @@ export class IoptPages {
       // pin_user_pages(FOLL_WRITE) refuses a read-only mapping.
       if (this.writable && !s.mm.writable(va)) fail("EFAULT", "user_va", va, "is mapped read-only");
       scratch[0] = s.mm.translate(va);
+      scratch[1] = 0;
       return n;
     }
     const fi = s.start / PAGE_SIZE + index;
-    const n = s.file.contiguousPages(fi, max);
+    const memfd = s.file instanceof Memfd;
+    const n = memfd ? s.file.presentPages(fi, max) : s.file.contiguousPages(fi, max);
     if (n === 0) {
       fail(
         "EINVAL",
@@ -161,12 +202,23 @@ export class IoptPages {
       );
     }
     scratch[0] = s.file.physOf(fi);
+    scratch[1] = memfd ? s.file.folioSize : 0;
     return n;
   }
 
-  private charge(n: number): void {
+  /** IOAS_CHANGE_PROCESS, step 1: charge `mm` for what is pinned now (ENOMEM over its limit). */
+  chargeTo(mm: ProcessAddressSpace): void {
+    this.charge(this.npinned, mm);
+  }
+
+  /** IOAS_CHANGE_PROCESS, step 2: release the old owner's charge; `mm` owns the pages from now on. */
+  moveAccount(mm: ProcessAddressSpace): void {
+    this.uncharge(this.npinned);
+    this.accountMm = mm;
+  }
+
+  private charge(n: number, mm = this.accountMm): void {
     if (n === 0) return;
-    const mm = this.accountMm;
     if (this.accountMode === "user") {
       if (mm.user.lockedVm + n > mm.user.rlimitPages)
         fail("ENOMEM", "pages", n, "would exceed RLIMIT_MEMLOCK (user)");
@@ -179,9 +231,9 @@ export class IoptPages {
     mm.pinnedVm += n;
   }
 
-  private uncharge(n: number): void {
+  /** Releases a charge of `n` pages from `mm` (default: the owner). */
+  uncharge(n: number, mm = this.accountMm): void {
     if (n === 0) return;
-    const mm = this.accountMm;
     if (this.accountMode === "user") mm.user.lockedVm -= n;
     else if (this.accountMode === "mm") mm.lockedVm -= n;
     mm.pinnedVm -= n;
