@@ -233,7 +233,7 @@ export class Iommufd implements IoasCtx {
     if (this.closed) return;
     // The VFIO device files go first: their bindings end before the context.
     for (const o of this.objects.objects())
-      if (o instanceof IommufdDevice && o.users > 1) this.unbind(o.id);
+      if (o instanceof IommufdDevice && o.users > 1) this.unbindDevice(o);
     for (;;) {
       const all = this.objects.objects();
       if (all.length === 0) break;
@@ -393,7 +393,11 @@ export class Iommufd implements IoasCtx {
 
   /** iommufd_device_unbind(): detaches if needed and destroys the device object. */
   unbind(devId: number): void {
-    const idev = this.device(devId);
+    this.unbindDevice(this.device(devId));
+  }
+
+  /** @internal The driver's own unbind: it holds the device, so no lookup can fail. */
+  unbindDevice(idev: IommufdDevice): void {
     if (idev.hwpt !== null) detachHwpt(this, idev, { autoDestroy: true });
     idev.users--;
     this.objects.destroy(idev.id);

@@ -1,5 +1,6 @@
 import { checkU32, checkU64 } from "../core/check.js";
 import { IommufdObject } from "../core/object.js";
+import type { IommufdDevice } from "../device/device.js";
 import type { PhysDevice } from "../device/iommu-driver.js";
 import { MockIommu } from "../device/mock-iommu.js";
 import { fail } from "../errors.js";
@@ -23,14 +24,19 @@ class SelftestDevice extends IommufdObject {
 
   constructor(
     readonly fd: Iommufd,
-    readonly idevId: number,
+    readonly idev: IommufdDevice,
   ) {
     super();
   }
 
+  /** The bound device's ID. */
+  get idevId(): number {
+    return this.idev.id;
+  }
+
   destroy(): void {
     // Closing the context may have unbound the device already (device files close first).
-    if (this.fd.objects.peek(this.idevId) !== undefined) this.fd.unbind(this.idevId);
+    if (this.fd.objects.peek(this.idev.id) === this.idev) this.fd.unbindDevice(this.idev);
   }
 }
 
@@ -79,7 +85,8 @@ export class IommufdTest {
       this.fd.unbind(idevId);
       throw e;
     }
-    this.fd.objects.finalize(stdevId, new SelftestDevice(this.fd, idevId));
+    const idev = this.fd.objects.peek(idevId) as IommufdDevice;
+    this.fd.objects.finalize(stdevId, new SelftestDevice(this.fd, idev));
     return { stdevId, hwptId, idevId };
   }
 
