@@ -22,7 +22,7 @@ export class SeededRng {
     this.s0 = next();
     this.s1 = next();
     this.s2 = next();
-    this.s3 = next() | 1;
+    this.s3 = (next() | 1) >>> 0;
   }
 
   /** The next 32 random bits (the high half of the 64-bit output) as an unsigned integer. */
