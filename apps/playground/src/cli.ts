@@ -14,5 +14,5 @@ process.exitCode = runCli(
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
   },
-  process.env.SMASHLAB_DEBUG === "1",
+  { debug: process.env.SMASHLAB_DEBUG === "1" },
 );

@@ -15,7 +15,7 @@ export {
   parseSize,
   UsageError,
 } from "./cli/args.js";
-export { type CliOutput, EXIT, runCli } from "./cli/main.js";
+export { type CliOptions, type CliOutput, EXIT, runCli } from "./cli/main.js";
 export { HAZARD_TITLES, seedFlowHazards } from "./flow/hazards.js";
 export type { RestoreCheck } from "./flow/return-to-private.js";
 export { type FlowOptions, type FlowResult, runFlow } from "./flow/run.js";
