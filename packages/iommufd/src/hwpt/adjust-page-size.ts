@@ -1,3 +1,4 @@
+import { hasFeature, PtFeature } from "@smashlab/pagetable";
 import { lastOf } from "../core/check.js";
 import { fail, fromPageTable } from "../errors.js";
 import { PAGE_SIZE } from "../uapi.js";
@@ -26,7 +27,8 @@ export interface AdjustReport {
  * missing entry (the pagetable's hitless split and collapse); the range is
  * invalidated once, after the change.
  *
- * EINVAL: length 0, `pageSize` not one of the domain's page sizes, above the
+ * EOPNOTSUPP: the domain's format lacks OA_TABLE_XCHG (the selftest mock
+ * does). EINVAL: length 0, `pageSize` not one of the domain's page sizes, above the
  * HWPT's cap, above PAGE_SIZE on an IOAS with HUGE_PAGES=0, or the range not
  * aligned to the domain's smallest page. EOVERFLOW: the range wraps. ENOENT:
  * contiguous areas do not cover the range. ENOMEM: a table allocation failed,
@@ -40,6 +42,14 @@ export function adjustPageSize(
 ): AdjustReport {
   const domain = hwpt.domain;
   const table = domain.table;
+  if (!hasFeature(table.features, PtFeature.OA_TABLE_XCHG)) {
+    fail(
+      "EOPNOTSUPP",
+      "hwpt_id",
+      hwpt.id,
+      `the ${table.format} table cannot swap a leaf and a table hitlessly`,
+    );
+  }
   if (length === 0) fail("EINVAL", "length", length, "must not be 0");
   const last = lastOf("iova", iova, length);
   if (
