@@ -63,9 +63,9 @@ export function psmashRegion(m: Machine, p: ConvertedPage, actor: string): strin
 }
 
 /**
- * The guest asks to share the page (PSC); KVM exits to the VMM, which makes it
- * shared; guest_memfd's invalidation reaches sev_gmem_invalidate, which finds
- * a 4K entry (it was smashed on the rescind) and makes it the hypervisor's.
+ * The guest asks to share the page (PSC); KVM exits to the VMM, which converts
+ * it in place on the guest_memfd; the arch hook, sev_gmem_invalidate, finds a
+ * 4K entry (it was smashed on the rescind) and makes it the hypervisor's.
  */
 export function shareRescindedPage(m: Machine, p: ConvertedPage): string[] {
   const hpa = m.hpaOf(p.region, p.page);
@@ -77,7 +77,7 @@ export function shareRescindedPage(m: Machine, p: ConvertedPage): string[] {
   );
   return [
     `guest: PSC(shared, ${hex(m.gpaOf(p.region, p.page))}, 4K) → KVM exits: KVM_HC_MAP_GPA_RANGE(decrypted, 1 page)`,
-    "VMM: sets the page shared → guest_memfd invalidates it → sev_gmem_invalidate",
+    "VMM: KVM_SET_MEMORY_ATTRIBUTES2(shared) on guest_memfd, in place → sev_gmem_invalidate",
     `KVM: rmp_make_shared(${hex(hpa)}, PG_LEVEL_4K) → SUCCESS (the entry is 4K already: no PSMASH)`,
   ];
 }
@@ -104,7 +104,7 @@ export function makePagePrivateAgain(m: Machine, p: ConvertedPage): string[] {
   );
   return [
     `guest: PSC(private, ${hex(gpa)}, 4K) → KVM exits: KVM_HC_MAP_GPA_RANGE(encrypted, 1 page)`,
-    "VMM: sets the page private → guest_memfd prepares it → sev_gmem_prepare",
+    "VMM: KVM_SET_MEMORY_ATTRIBUTES2(private) on guest_memfd, in place → sev_gmem_prepare",
     `KVM: rmp_make_private(${hex(hpa)}, ${hex(gpa)}, PG_LEVEL_4K, asid ${m.asid}) → SUCCESS`,
     "       (4K, not 2M: the rest of the region is assigned already)",
     `guest: PVALIDATE(${hex(gpa)}, 4K, validate) → SUCCESS: the region's 512 entries are uniform again`,

@@ -64,7 +64,8 @@ export function returnToPrivate(
       id: "7.2",
       title: "KVM merges the region back with PUNSMASH_IO",
       actions: [
-        `KVM: TMPM driver punsmashIo(gctx ${hex(m.gctx.pa)}, domain, ${hex(hpa)}): 512 uniform RMP entries and PTEs`,
+        `KVM: punsmashIo(gctx ${hex(m.gctx.pa)}, domain, ${hex(hpa)}) through the TMPM driver`,
+        "       (what PUNSMASH_IO does is our inference: coco.md §8 q6)",
         `TMPM: PUNSMASH_IO → ${statusName(res.status)} after ${formatNs(t2.heldNs)}, DMA to the region held meanwhile; at its end, in`,
         "       one step, one 2M IO leaf and one 2M RMP entry",
         `TMPM driver: the PTE page ${hex(res.ptePa)} goes back through the domain's gather: IOTLB flush, then free`,
