@@ -191,8 +191,9 @@ export class IoptPages {
       return n;
     }
     const fi = s.start / PAGE_SIZE + index;
-    const memfd = s.file instanceof Memfd;
-    const n = memfd ? s.file.presentPages(fi, max) : s.file.contiguousPages(fi, max);
+    const file = s.file;
+    const memfd = file instanceof Memfd;
+    const n = memfd ? file.presentPages(fi, max) : file.contiguousPages(fi, max);
     if (n === 0) {
       fail(
         "EINVAL",
@@ -201,8 +202,8 @@ export class IoptPages {
         fi * PAGE_SIZE >= s.file.size ? "is beyond the end of the file" : "is a hole in the file",
       );
     }
-    scratch[0] = s.file.physOf(fi);
-    scratch[1] = memfd ? s.file.folioSize : 0;
+    scratch[0] = file.physOf(fi);
+    scratch[1] = memfd ? file.folioSize : 0;
     return n;
   }
 

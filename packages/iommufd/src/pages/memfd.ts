@@ -85,6 +85,22 @@ export class Memfd implements FileSource {
     return i - index;
   }
 
+  /**
+   * How many pages from page `index` on are present (inside the file, not
+   * punched), at most `maxPages`; 0 when page `index` is absent. They are
+   * physically contiguous (page i is at `physBase + i * 4096`) and
+   * {@link Memfd.contiguousPages} would hand them out folio by folio: runs cut
+   * at every multiple of the folio size. Lets a pin take many folios at once.
+   */
+  presentPages(index: number, maxPages: number): number {
+    if (this.physOf(index) < 0) return 0;
+    const end = Math.min(index + maxPages, this._size / PAGE_SIZE);
+    if (this.holes.size === 0) return end - index;
+    let i = index + 1;
+    while (i < end && !this.holes.has(i)) i++;
+    return i - index;
+  }
+
   subscribe(listener: (e: FileEvent) => void): () => void {
     this.listeners.push(listener);
     return () => {

@@ -1,3 +1,9 @@
+// A segment's three numbers in the store: first index, last index, count.
+const START = 0;
+const LAST = 1;
+const COUNT = 2;
+const W = 3;
+
 /**
  * How many users cover each page index of an iopt_pages: the union of the
  * kernel's domains_itree (one node per area filled into domains) and
@@ -5,13 +11,18 @@
  * count is non-zero, so adding a user reports the sub-ranges that went from 0 to
  * 1 (to pin) and removing one those that went back to 0 (to unpin).
  *
- * Kept as sorted, disjoint segments with a count each: the number of segments
- * grows with the number of users, never with the number of pages.
+ * Kept as sorted, disjoint segments with a count each, touching segments of
+ * equal count joined: the number of segments grows with the number of users,
+ * never with the number of pages. They live in a typed array (indices exceed
+ * 2^30), rebuilt into a second one on each change, so a change allocates
+ * nothing once the arrays are large enough.
  */
 export class PinCoverage {
-  private starts: number[] = [];
-  private lasts: number[] = [];
-  private counts: number[] = [];
+  private d = new Float64Array(4 * W);
+  private n = 0;
+  /** The array the next change is written into (then the two swap). */
+  private back = new Float64Array(4 * W);
+  private m = 0;
 
   /** Pages with a non-zero count. */
   covered = 0;
@@ -19,14 +30,12 @@ export class PinCoverage {
   /** The sub-ranges of [first, last] no user covers yet (what {@link add} would pin). */
   uncovered(first: number, last: number): [number, number][] {
     const out: [number, number][] = [];
+    const d = this.d;
     let cur = first;
-    for (
-      let i = this.firstEndingAtOrAfter(first);
-      i < this.starts.length && this.starts[i]! <= last;
-      i++
-    ) {
-      if (this.starts[i]! > cur) out.push([cur, this.starts[i]! - 1]);
-      cur = this.lasts[i]! + 1;
+    for (let i = this.firstEndingAtOrAfter(first); i < this.n && d[W * i + START]! <= last; i++) {
+      const start = d[W * i + START]!;
+      if (start > cur) out.push([cur, start - 1]);
+      cur = d[W * i + LAST]! + 1;
     }
     if (cur <= last) out.push([cur, last]);
     return out;
@@ -34,95 +43,105 @@ export class PinCoverage {
 
   /** One more user over [first, last]. */
   add(first: number, last: number): void {
-    for (const [a, b] of this.uncovered(first, last)) this.insert(a, b, 0);
-    this.split(first);
-    this.split(last + 1);
-    for (
-      let i = this.firstEndingAtOrAfter(first);
-      i < this.starts.length && this.starts[i]! <= last;
-      i++
-    ) {
-      if (this.counts[i] === 0) this.covered += this.lasts[i]! - this.starts[i]! + 1;
-      this.counts[i]!++;
-    }
-    this.merge();
+    this.change(first, last, 1, null);
   }
 
   /** One user fewer over [first, last]; returns the sub-ranges now uncovered. */
   remove(first: number, last: number): [number, number][] {
-    this.split(first);
-    this.split(last + 1);
     const gone: [number, number][] = [];
-    for (
-      let i = this.firstEndingAtOrAfter(first);
-      i < this.starts.length && this.starts[i]! <= last;
-      i++
-    ) {
-      if (--this.counts[i]! === 0) {
-        gone.push([this.starts[i]!, this.lasts[i]!]);
-        this.covered -= this.lasts[i]! - this.starts[i]! + 1;
-      }
-    }
-    this.merge();
+    this.change(first, last, -1, gone);
     return gone;
   }
 
   /** The count at one page index. */
   countAt(index: number): number {
     const i = this.firstEndingAtOrAfter(index);
-    return i < this.starts.length && this.starts[i]! <= index ? this.counts[i]! : 0;
+    return i < this.n && this.d[W * i + START]! <= index ? this.d[W * i + COUNT]! : 0;
   }
 
   /** True when nothing is covered. */
   get isEmpty(): boolean {
-    return this.starts.length === 0;
+    return this.n === 0;
+  }
+
+  /**
+   * Adds `delta` (+1 or -1) to the count of every covered page in [first,
+   * last]; with +1 the uncovered pages there get a count of 1. Pieces whose
+   * count drops to 0 go to `gone`, in order.
+   */
+  private change(
+    first: number,
+    last: number,
+    delta: number,
+    gone: [number, number][] | null,
+  ): void {
+    // At most two new segments per old one plus one, as the old ones are split.
+    const need = W * (2 * this.n + 3);
+    if (this.back.length < need) this.back = new Float64Array(Math.max(need, 2 * this.back.length));
+    this.m = 0;
+    const d = this.d;
+    const n = this.n;
+    let i = 0;
+    while (i < n && d[W * i + LAST]! < first) {
+      this.emit(d[W * i + START]!, d[W * i + LAST]!, d[W * i + COUNT]!);
+      i++;
+    }
+    let cur = first;
+    for (; i < n && d[W * i + START]! <= last; i++) {
+      const a = d[W * i + START]!;
+      const b = d[W * i + LAST]!;
+      const c = d[W * i + COUNT]!;
+      if (a < first) this.emit(a, first - 1, c);
+      const from = Math.max(a, first);
+      if (delta > 0 && from > cur) {
+        this.emit(cur, from - 1, 1);
+        this.covered += from - cur;
+      }
+      const to = Math.min(b, last);
+      if (c + delta === 0) {
+        this.covered -= to - from + 1;
+        gone?.push([from, to]);
+      }
+      this.emit(from, to, c + delta);
+      if (b > last) this.emit(last + 1, b, c);
+      cur = to + 1;
+    }
+    if (delta > 0 && cur <= last) {
+      this.emit(cur, last, 1);
+      this.covered += last - cur + 1;
+    }
+    for (; i < n; i++) this.emit(d[W * i + START]!, d[W * i + LAST]!, d[W * i + COUNT]!);
+    const front = this.d;
+    this.d = this.back;
+    this.back = front;
+    this.n = this.m;
+  }
+
+  /** Appends a segment to the array being built: zero counts dropped, equal neighbours joined. */
+  private emit(start: number, last: number, count: number): void {
+    if (count === 0) return;
+    const o = this.back;
+    const prev = W * (this.m - 1);
+    if (this.m > 0 && o[prev + LAST]! + 1 === start && o[prev + COUNT] === count) {
+      o[prev + LAST] = last;
+      return;
+    }
+    const at = W * this.m;
+    o[at + START] = start;
+    o[at + LAST] = last;
+    o[at + COUNT] = count;
+    this.m++;
   }
 
   private firstEndingAtOrAfter(index: number): number {
     let lo = 0;
-    let hi = this.lasts.length;
+    let hi = this.n;
+    const d = this.d;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.lasts[mid]! < index) lo = mid + 1;
+      if (d[W * mid + LAST]! < index) lo = mid + 1;
       else hi = mid;
     }
     return lo;
-  }
-
-  private insert(a: number, b: number, count: number): void {
-    const i = this.firstEndingAtOrAfter(a);
-    this.starts.splice(i, 0, a);
-    this.lasts.splice(i, 0, b);
-    this.counts.splice(i, 0, count);
-  }
-
-  /** Makes `index` the start of a segment if a segment spans it. */
-  private split(index: number): void {
-    const i = this.firstEndingAtOrAfter(index);
-    if (i >= this.starts.length || this.starts[i]! >= index) return;
-    this.starts.splice(i + 1, 0, index);
-    this.lasts.splice(i + 1, 0, this.lasts[i]!);
-    this.counts.splice(i + 1, 0, this.counts[i]!);
-    this.lasts[i] = index - 1;
-  }
-
-  /** Drops zero segments and joins touching segments of equal count. */
-  private merge(): void {
-    const s: number[] = [];
-    const l: number[] = [];
-    const c: number[] = [];
-    for (let i = 0; i < this.starts.length; i++) {
-      if (this.counts[i] === 0) continue;
-      const n = s.length - 1;
-      if (n >= 0 && l[n]! + 1 === this.starts[i] && c[n] === this.counts[i]) l[n] = this.lasts[i]!;
-      else {
-        s.push(this.starts[i]!);
-        l.push(this.lasts[i]!);
-        c.push(this.counts[i]!);
-      }
-    }
-    this.starts = s;
-    this.lasts = l;
-    this.counts = c;
   }
 }
