@@ -67,3 +67,16 @@ export { Memfd, type MemfdOptions } from "./pages/memfd.js";
 export { PhysMemory } from "./pages/phys-memory.js";
 export { IommufdTest, type MockDomainResult } from "./selftest/test-ops.js";
 export * from "./uapi.js";
+export {
+  VFIO_API_VERSION,
+  VFIO_DMA_MAP_FLAG_READ,
+  VFIO_DMA_MAP_FLAG_WRITE,
+  VFIO_DMA_UNMAP_FLAG_ALL,
+  VFIO_IOMMU_INFO_CAPS,
+  VFIO_IOMMU_INFO_PGSIZES,
+  VFIO_TYPE1_IOMMU,
+  VFIO_TYPE1v2_IOMMU,
+  type VfioDmaMap,
+  type VfioDmaUnmap,
+  type VfioIommuInfo,
+} from "./vfio/compat.js";

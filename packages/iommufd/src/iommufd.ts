@@ -58,6 +58,18 @@ import { ProcessAddressSpace } from "./pages/address-space.js";
 import type { IoptPages } from "./pages/iopt-pages.js";
 import { PhysMemory } from "./pages/phys-memory.js";
 import { ObjectType } from "./uapi.js";
+import {
+  VFIO_API_VERSION,
+  type VfioCompatState,
+  type VfioDmaMap,
+  type VfioDmaUnmap,
+  type VfioIommuInfo,
+  vfioCheckExtension,
+  vfioGetInfo,
+  vfioMapDma,
+  vfioSetIommu,
+  vfioUnmapDma,
+} from "./vfio/compat.js";
 
 /** How to open an {@link Iommufd}. */
 export interface IommufdOptions {
@@ -120,7 +132,7 @@ export class Iommufd implements IoasCtx {
   private readonly livePages = new Set<IoptPages>();
   private readonly policies: ConversionPolicy[] = [];
   private closed = false;
-  private vfioCompatIoas = 0;
+  private readonly vfio: VfioCompatState = { ioasId: 0, type: 0 };
 
   constructor(options: IommufdOptions = {}) {
     this.injector = options.injector ?? new FaultInjector();
@@ -139,7 +151,7 @@ export class Iommufd implements IoasCtx {
     this.live();
     const id = typeof args === "number" ? args : args.id;
     this.objects.destroy(checkU32("id", id));
-    if (id === this.vfioCompatIoas) this.vfioCompatIoas = 0;
+    if (id === this.vfio.ioasId) this.vfio.ioasId = 0;
   }
 
   /**
@@ -163,11 +175,11 @@ export class Iommufd implements IoasCtx {
     if (args.__reserved !== undefined && args.__reserved !== 0)
       fail("EOPNOTSUPP", "__reserved", args.__reserved, "must be 0");
     if (args.op === 0) {
-      if (this.vfioCompatIoas === 0 || this.objects.peek(this.vfioCompatIoas) === undefined) {
+      if (this.vfio.ioasId === 0 || this.objects.peek(this.vfio.ioasId) === undefined) {
         fail("ENODEV", "op", args.op, "no compat IOAS is set");
       }
-      args.ioasId = this.vfioCompatIoas;
-      return this.vfioCompatIoas;
+      args.ioasId = this.vfio.ioasId;
+      return this.vfio.ioasId;
     }
     if (args.op === 1) {
       const ioas = this.objects.get<Ioas>(
@@ -175,11 +187,11 @@ export class Iommufd implements IoasCtx {
         checkU32("ioas_id", args.ioasId),
         ObjectType.IOAS,
       );
-      this.vfioCompatIoas = ioas.id;
+      this.vfio.ioasId = ioas.id;
       return ioas.id;
     }
     if (args.op === 2) {
-      this.vfioCompatIoas = 0;
+      this.vfio.ioasId = 0;
       return 0;
     }
     return fail("EOPNOTSUPP", "op", args.op, "unknown IOMMU_VFIO_IOAS op");
@@ -215,6 +227,46 @@ export class Iommufd implements IoasCtx {
       obj.id,
       `is a ${obj.type}: only nested HWPTs and vIOMMUs take invalidations`,
     );
+  }
+
+  // ---- VFIO type1 compat (the container ioctls on the iommufd) ---------------------
+
+  /** VFIO_GET_API_VERSION. */
+  vfioGetApiVersion(): number {
+    return VFIO_API_VERSION;
+  }
+
+  /** VFIO_CHECK_EXTENSION: 1 for VFIO_TYPE1_IOMMU and VFIO_TYPE1v2_IOMMU. */
+  vfioCheckExtension(ext: number): number {
+    return vfioCheckExtension(ext);
+  }
+
+  /** VFIO_SET_IOMMU: see {@link vfioSetIommu}. */
+  vfioSetIommu(type: number): void {
+    this.live();
+    vfioSetIommu(this, this.vfio, type);
+  }
+
+  /** VFIO_IOMMU_MAP_DMA. */
+  vfioMapDma(args: VfioDmaMap): void {
+    this.live();
+    vfioMapDma(this, this.vfio, args);
+  }
+
+  /** VFIO_IOMMU_UNMAP_DMA: `size` comes back as the bytes unmapped. */
+  vfioUnmapDma(args: VfioDmaUnmap): void {
+    this.live();
+    vfioUnmapDma(this, this.vfio, args);
+  }
+
+  /** VFIO_IOMMU_GET_INFO. */
+  vfioGetInfo(args: VfioIommuInfo): void {
+    this.live();
+    const ranges =
+      this.vfio.ioasId === 0
+        ? []
+        : this.ioasIovaRanges({ ioasId: this.vfio.ioasId, numIovas: 2 ** 31 });
+    vfioGetInfo(this, this.vfio, args, ranges);
   }
 
   /** IOMMU_IOAS_CHANGE_PROCESS. */

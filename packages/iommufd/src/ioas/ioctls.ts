@@ -386,6 +386,7 @@ export function ioasUnmap(ctx: IoasCtx, args: IoasUnmapArgs): number {
       fail("EOVERFLOW", "iova", iova, "a value is >= ULONG_MAX");
     if (length === 0) fail("EINVAL", "length", length, "must not be 0");
     unmapped = ioas.iopt.unmapIovaRange(iova, lastOf("iova", iova, length));
+    if (unmapped === 0) fail("ENOENT", "iova", iova, "nothing is mapped in the range");
   }
   args.length = unmapped;
   return unmapped;

@@ -251,7 +251,8 @@ export class IoPagetable {
    * order, and returns the bytes removed. As in the kernel this is not all or
    * nothing: an area only partly inside gives ENOENT (EBUSY for one being built)
    * after the areas before it are gone. Accesses holding pins are told to unpin
-   * first (EDEADLOCK if they never do). Nothing removed at all is ENOENT.
+   * first (EDEADLOCK if they never do). Nothing to remove returns 0 (IOAS_UNMAP
+   * makes that ENOENT; the VFIO compat path does not).
    */
   unmapIovaRange(start: number, last: number): number {
     let unmapped = 0;
@@ -281,14 +282,64 @@ export class IoPagetable {
       this.destroyArea(area);
       unmapped += area.length;
     }
-    if (unmapped === 0) fail("ENOENT", "iova", start, "nothing is mapped in the range");
     return unmapped;
   }
 
   /** iopt_unmap_all(): succeeds on an empty IOAS. */
   unmapAll(): number {
-    if (this.areas.length === 0) return 0;
     return this.unmapIovaRange(0, ULONG_MAX);
+  }
+
+  /**
+   * iopt_cut_iova(): make each IOVA the last byte of an area, splitting the area
+   * that holds it into two that share its pages (VFIO type1's partial unmap).
+   * EBUSY for an area being built or unmapped; EINVAL when the new start is not
+   * aligned, when an access pins in the area, or when a domain may hold huge
+   * pages for it (large pages enabled); ENOMEM when injected. Stops at the first
+   * failure, as the kernel does.
+   */
+  cutIova(iovas: readonly number[]): void {
+    for (const iova of iovas) {
+      const area = this.firstArea(iova, iova);
+      if (area === undefined || iova === area.iova || iova === area.last) continue;
+      if (area.pages === null || area.preventAccess)
+        fail("EBUSY", "iova", iova, "the area is in transition");
+      const next = iova + 1;
+      const align = this.iovaAlignment;
+      if (next % align !== 0 || area.startByteOf(next) % align !== 0) {
+        fail(
+          "EINVAL",
+          "iova",
+          iova,
+          `a cut must leave both halves aligned to 0x${align.toString(16)}`,
+        );
+      }
+      if (this.injector.shouldFail() || this.injector.shouldFail()) {
+        fail("ENOMEM", "area", iova, "area allocation failed (injected)");
+      }
+      if (area.numAccesses !== 0) fail("EINVAL", "iova", iova, "an access pins pages in the area");
+      if (area.filled && !this.disableLargePages) {
+        fail("EINVAL", "iova", iova, "a domain may map the area with huge pages");
+      }
+      const pages = area.pages;
+      const lhs = new IoptArea(this, area.iova, iova, pages, area.startByte, area.prot);
+      const rhs = new IoptArea(this, next, area.last, pages, area.startByteOf(next), area.prot);
+      for (const half of [lhs, rhs]) {
+        half.pages = pages;
+        half.filled = area.filled;
+        pages.areas.add(half);
+      }
+      // One domain user per filled area: the halves take theirs before the whole
+      // gives its up, so nothing is unpinned (or read from the source) on the way.
+      if (area.filled) {
+        pages.pin(lhs.firstIndex, lhs.lastIndex);
+        pages.pin(rhs.firstIndex, rhs.lastIndex);
+        pages.unpin(area.firstIndex, area.lastIndex);
+      }
+      pages.refs++;
+      pages.areas.delete(area);
+      this.areas.splice(this.areas.indexOf(area), 1, lhs, rhs);
+    }
   }
 
   /** Unfills and removes a live area and drops its page reference. */
