@@ -299,8 +299,12 @@ export function ioasCopy(ctx: IoasCtx, args: IoasCopyArgs): number {
   const length = checkU64("length", args.length);
   const srcIova = checkU64("src_iova", args.srcIova);
   const dstIova = checkU64("dst_iova", args.dstIova ?? 0);
-  if (length >= ULONG_MAX || srcIova >= ULONG_MAX || dstIova >= ULONG_MAX) {
-    fail("EOVERFLOW", "length", length, "a value is >= ULONG_MAX");
+  for (const [name, v] of [
+    ["length", length],
+    ["src_iova", srcIova],
+    ["dst_iova", dstIova],
+  ] as const) {
+    if (v >= ULONG_MAX) fail("EOVERFLOW", name, v, "is >= ULONG_MAX");
   }
   const flags = checkFlags("flags", args.flags, IOMMU_IOAS_MAP_ALL);
   const src = getIoas(ctx, "src_ioas_id", args.srcIoasId);
