@@ -35,8 +35,9 @@ function newestSource(dir: string): number {
 
 /**
  * The root test script builds before it runs vitest; a lone `vitest run` may
- * find dist missing or older than the sources. Then build the playground and
- * what it imports, as `pnpm start` does.
+ * find dist missing or older than the sources. Then compile the playground and
+ * what it imports, lowest layer first, with each project's own build (tsc):
+ * turbo would need the package manager on PATH, which `vitest run` may not have.
  */
 function ensureBuilt(): void {
   const stale = projects.some(({ dir, entry }) => {
@@ -44,17 +45,11 @@ function ensureBuilt(): void {
     return !existsSync(out) || statSync(out).mtimeMs < newestSource(join(dir, "src"));
   });
   if (!stale) return;
-  const turbo = join(root, "node_modules", ".bin", "turbo");
-  const r = spawnSync(
-    turbo,
-    ["run", "build", "--filter=@smashlab/playground...", "--output-logs=errors-only"],
-    {
-      cwd: root,
-      encoding: "utf8",
-      env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1" },
-    },
-  );
-  if (r.status !== 0) throw new Error(`building the playground failed:\n${r.stdout}\n${r.stderr}`);
+  const tsc = join(root, "node_modules", ".bin", "tsc");
+  for (const { dir } of [...projects.slice(1), projects[0]!]) {
+    const r = spawnSync(tsc, ["-p", join(dir, "tsconfig.json")], { cwd: root, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`building ${dir} failed:\n${r.stdout}${r.stderr}`);
+  }
 }
 
 function run(...args: string[]) {
