@@ -61,7 +61,7 @@ export interface FlowResult {
  */
 export function runFlow(options: FlowOptions): FlowResult {
   const rng = new SeededRng(options.seed);
-  const log = new StepLog(true);
+  const log = new StepLog();
   const machines: Machine[] = [];
   const build = () => {
     const m = new Machine({ size: options.size, attribute: seedFlowHazards });
@@ -105,7 +105,7 @@ export function runFlow(options: FlowOptions): FlowResult {
     const region = randomPages(rng, m.gpaOf(page.region), PAGES_PER_REGION, options.dmas);
 
     const variants: VariantResult[] = [];
-    let last: Machine | null = null;
+    const ranOn = new Map<string, Machine>();
     for (const v of SHARE_VARIANTS) {
       const fresh = freshMachineState(build());
       const f = fingerprints(fresh);
@@ -115,10 +115,10 @@ export function runFlow(options: FlowOptions): FlowResult {
       const result = emptyVariantResult(v);
       v.run({ m: fresh, page, iovas: others, log }, result);
       variants.push(result);
-      last = fresh;
+      ranOn.set(v.id, fresh);
     }
-    // Step 7 goes on from the last variant, the one that converted without faults.
-    const restored = returnToPrivate(last!, page, region, log, afterStep5);
+    // Step 7 goes on from 6c: the conversion the engine did without a fault.
+    const restored = returnToPrivate(ranOn.get("c")!, page, region, log, afterStep5);
 
     return {
       options,

@@ -190,7 +190,7 @@ const engine: ShareVariant = {
         `KVM: rmp_psmash_io(gctx ${hex(c.m.gctx.pa)}, domain, ${hex(hpa)}), in place of PSMASH`,
         `TMPM driver: 512 PTEs in a page from the domain's own allocator (${hex(res.ptePa)}); PSMASH_IO on the ring`,
         `TMPM: PSMASH_IO → ${statusName(res.status)} after ${formatNs(tally.heldNs)}, DMA to the region held meanwhile; at its end, in one`,
-        "       step, the 2M leaf points at the 512 PTEs and the RMP entry is 512 x 4K; IOTLB flushed",
+        `       step, the 2M leaf points at the 512 PTEs and the RMP entry is 512 x 4K; ${c.m.engine.engineFlushesIotlb ? "the engine" : "the driver"} flushes the IOTLB`,
         rescindSucceeds(c.m, c.page),
       ],
       tally,

@@ -94,7 +94,7 @@ export class TrustedDevice {
   private complete(iova: number, tally: DmaTally, at: number): void {
     const domain = this.domain;
     if (domain === null || !domain.lookup(iova, this.walk) || !this.walk.writable) {
-      fail(tally, IO_PAGE_FAULT, []);
+      countFailure(tally, IO_PAGE_FAULT, []);
       return;
     }
     const spa = this.walk.oa;
@@ -105,11 +105,11 @@ export class TrustedDevice {
     }
     const v = this.rmp.checkDmaTrusted(spa, this.walk.leafLg2, this.asid, iova);
     if (v === DmaVerdict.ALLOWED) tally.passed++;
-    else fail(tally, dmaVerdictName(v), this.attribute(v, this.walk.leafLg2));
+    else countFailure(tally, dmaVerdictName(v), this.attribute(v, this.walk.leafLg2));
   }
 }
 
-function fail(t: DmaTally, reason: string, hazards: readonly string[]): void {
+function countFailure(t: DmaTally, reason: string, hazards: readonly string[]): void {
   t.failed[reason] = (t.failed[reason] ?? 0) + 1;
   for (const h of hazards) {
     if (!t.hazards.includes(h)) {

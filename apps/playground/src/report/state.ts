@@ -83,11 +83,9 @@ function countRmp(m: Machine): RmpCounts {
   return c;
 }
 
-/** Records steps as the flow runs them, or only runs them (for fresh copies of the state). */
+/** The steps of a run, each with the machine's state right after it. */
 export class StepLog {
   readonly steps: StepReport[] = [];
-
-  constructor(private readonly enabled: boolean) {}
 
   /** Adds a step with the machine's state now. */
   record(
@@ -95,7 +93,6 @@ export class StepLog {
     step: Omit<StepReport, "state" | "dma" | "dmaTarget">,
     dma?: { tally: DmaTally; target: string },
   ): void {
-    if (!this.enabled) return;
     const report: StepReport = { ...step, state: snapshot(m) };
     if (dma !== undefined) {
       report.dma = dma.tally;
