@@ -405,8 +405,8 @@ class Harness {
     const fd = this.ctx.fd;
     const pinned = new Map<number, Set<number>>();
     const cover = (pagesId: number, first: number, last: number) => {
-      let s = pinned.get(pagesId);
-      if (s === undefined) pinned.set(pagesId, (s = new Set()));
+      const s = pinned.get(pagesId) ?? new Set<number>();
+      pinned.set(pagesId, s);
       for (let i = first; i <= last; i++) s.add(i);
     };
     for (const io of this.ioases) {
