@@ -137,8 +137,10 @@ interface BatchGeometry {
   /** The largest page size: runs meeting at a multiple of it get the same leaves together. */
   maxPage: number;
   minPage: number;
-  /** The page sizes as iommu_pgsize() reads them (64 entries by log2 size). */
-  sizes: Uint8Array;
+  /** Per log2 size, the largest allowed page size at most that (0: none), log2. */
+  atMost: Uint8Array;
+  /** Per allowed log2 size, the next larger allowed one (64: none). */
+  above: Uint8Array;
   /** The level of the entries whose span is a region (one above the largest leaf). */
   regionLevel: number;
   /** Bytes a region spans. */
@@ -159,14 +161,24 @@ function batchGeometry(domain: IommuDomain): BatchGeometry | null {
   const table = domain.table;
   if (GRID_FORMATS.has(table.format)) {
     const sizes = sizesFromBitmap(domain.pgsizeBitmap);
-    let maxLg2 = 63;
-    while (maxLg2 > 0 && sizes[maxLg2] !== 1) maxLg2--;
+    const atMost = new Uint8Array(64);
+    const above = new Uint8Array(64).fill(64);
+    let best = 0;
+    for (let lg2 = 1; lg2 < 64; lg2++) {
+      if (sizes[lg2] === 1) {
+        if (best !== 0) above[best] = lg2;
+        best = lg2;
+      }
+      atMost[lg2] = best;
+    }
+    const maxLg2 = best;
     if (maxLg2 >= 12) {
       const regionLevel = Math.floor((maxLg2 - 12) / 9) + 1;
       g = {
         maxPage: 2 ** maxLg2,
         minPage: domain.minPageSize,
-        sizes,
+        atMost,
+        above,
         regionLevel,
         regionBytes: 2 ** (12 + 9 * regionLevel),
       };
@@ -285,7 +297,7 @@ function mapClean(
   let done = 0;
   try {
     while (done < len) {
-      const lg2 = iommuPgsize(geo.sizes, iova + done, pa + done, len - done);
+      const lg2 = iommuPgsize(geo, iova + done, pa + done, len - done);
       const bytes = 2 ** lg2 * pgcount[0]!;
       table.map(iova + done, pa + done, bytes, prot);
       done += bytes;
@@ -339,15 +351,13 @@ function regionIsEmpty(table: IoPageTable, geo: BatchGeometry, iova: number): bo
  * fits after it, else over all that remains. Returns the log2 size; the count
  * is in `pgcount[0]`.
  */
-function iommuPgsize(sizes: Uint8Array, iova: number, paddr: number, size: number): number {
-  let idx = Math.min(floorLog2(size), ctz(iova), ctz(paddr), 63);
-  while (idx > 0 && sizes[idx] !== 1) idx--;
+function iommuPgsize(geo: BatchGeometry, iova: number, paddr: number, size: number): number {
+  const idx = geo.atMost[Math.min(floorLog2(size), ctz(iova), ctz(paddr), 63)]!;
   if (idx === 0) {
     pgcount[0] = 0;
     return 0;
   }
-  let next = idx + 1;
-  while (next < 64 && sizes[next] !== 1) next++;
+  const next = geo.above[idx]!;
   let span = size;
   if (next < 64) {
     const pgsizeNext = 2 ** next;

@@ -7,6 +7,9 @@ const PA = 2;
 const PIECE = 3;
 const W = 4;
 
+/** Where a store starts: nothing allocated until the first run. */
+const NONE = new Float64Array(0);
+
 /**
  * The PFNs an iopt_pages has pinned, as runs of physically contiguous pages
  * (first index, last index, physical address of the first). Once pinned, a
@@ -25,10 +28,11 @@ const W = 4;
  * one run whose piece size is not known yet.
  *
  * Extents live in one typed array (values exceed 2^30), four numbers each,
- * sorted by first index.
+ * sorted by first index; the first one holds two extents, small enough for V8
+ * to keep on its heap (an iopt_pages is made per MAP).
  */
 export class PfnRuns {
-  private d = new Float64Array(4 * W);
+  private d = NONE;
   private n = 0;
 
   /** Adds the run [first, last] at `pa`; the range must not be stored yet. */
@@ -211,7 +215,7 @@ export class PfnRuns {
   /** Makes room for one extent at position i. */
   private open(i: number): void {
     if (W * (this.n + 1) > this.d.length) {
-      const bigger = new Float64Array(this.d.length * 2);
+      const bigger = new Float64Array(Math.max(2 * W, this.d.length * 2));
       bigger.set(this.d);
       this.d = bigger;
     }

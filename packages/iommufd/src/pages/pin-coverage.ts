@@ -4,6 +4,12 @@ const LAST = 1;
 const COUNT = 2;
 const W = 3;
 
+/** Where a coverage starts: nothing allocated until the first change. */
+const NONE = new Float64Array(0);
+
+/** Where a change builds the new segments (changes do not nest), copied back after. */
+let build = new Float64Array(64 * W);
+
 /**
  * How many users cover each page index of an iopt_pages: the union of the
  * kernel's domains_itree (one node per area filled into domains) and
@@ -14,14 +20,15 @@ const W = 3;
  * Kept as sorted, disjoint segments with a count each, touching segments of
  * equal count joined: the number of segments grows with the number of users,
  * never with the number of pages. They live in a typed array (indices exceed
- * 2^30), rebuilt into a second one on each change, so a change allocates
- * nothing once the arrays are large enough.
+ * 2^30), rebuilt in a shared scratch array on each change and copied back, so a
+ * change allocates nothing once the array is large enough (the first one holds
+ * two segments, small enough for V8 to keep on its heap: an iopt_pages is made
+ * per MAP).
  */
 export class PinCoverage {
-  private d = new Float64Array(4 * W);
+  private d = NONE;
   private n = 0;
-  /** The array the next change is written into (then the two swap). */
-  private back = new Float64Array(4 * W);
+  /** Segments built so far by the current change. */
   private m = 0;
 
   /** Pages with a non-zero count. */
@@ -75,9 +82,10 @@ export class PinCoverage {
     delta: number,
     gone: [number, number][] | null,
   ): void {
-    // At most two new segments per old one plus one, as the old ones are split.
-    const need = W * (2 * this.n + 3);
-    if (this.back.length < need) this.back = new Float64Array(Math.max(need, 2 * this.back.length));
+    // Each old segment gives at most two (a gap or a head, then its middle), plus
+    // a tail and a last gap: at most 2n + 2.
+    const need = W * (2 * this.n + 2);
+    if (build.length < need) build = new Float64Array(Math.max(need, 2 * build.length));
     this.m = 0;
     const d = this.d;
     const n = this.n;
@@ -111,16 +119,17 @@ export class PinCoverage {
       this.covered += last - cur + 1;
     }
     for (; i < n; i++) this.emit(d[W * i + START]!, d[W * i + LAST]!, d[W * i + COUNT]!);
-    const front = this.d;
-    this.d = this.back;
-    this.back = front;
+    const size = W * this.m;
+    if (this.d.length < size) this.d = new Float64Array(Math.max(size, 2 * W, 2 * this.d.length));
+    const d2 = this.d;
+    for (let k = 0; k < size; k++) d2[k] = build[k]!;
     this.n = this.m;
   }
 
   /** Appends a segment to the array being built: zero counts dropped, equal neighbours joined. */
   private emit(start: number, last: number, count: number): void {
     if (count === 0) return;
-    const o = this.back;
+    const o = build;
     const prev = W * (this.m - 1);
     if (this.m > 0 && o[prev + LAST]! + 1 === start && o[prev + COUNT] === count) {
       o[prev + LAST] = last;
