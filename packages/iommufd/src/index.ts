@@ -51,12 +51,13 @@ export type {
 export {
   IOMMU,
   IOMMUFD_CMD_BASE,
+  IOMMUFD_COMMANDS,
   IOMMUFD_TYPE,
   type IoctlArg,
   type IommufdCommand,
   iommufdIo,
 } from "./ioctl/dispatch.js";
-export { LAYOUTS, type StructLayout } from "./ioctl/layout.js";
+export { type Field, LAYOUTS, type StructLayout } from "./ioctl/layout.js";
 export { Iommufd, type IommufdOptions, type IommufdStats } from "./iommufd.js";
 export type { Span } from "./iopt/iova-alloc.js";
 export type { ConversionEvent, ConversionPolicy, RevokeEvent } from "./notify/file-events.js";

@@ -37,7 +37,6 @@ import {
   changeProcess,
   type IoasAllocArgs,
   type IoasCopyArgs,
-  type IoasCtx,
   type IoasMapArgs,
   type IoasMapFileArgs,
   type IoasUnmapArgs,
@@ -115,7 +114,7 @@ export interface IommufdStats {
  * Device binding (the VFIO cdev side) is {@link Iommufd.bind} and friends; the
  * selftest's test ops live in {@link IommufdTest}.
  */
-export class Iommufd implements IoasCtx {
+export class Iommufd {
   /** @internal */ readonly objects: ObjectTable;
   /** The fault injector (iommufd's fail-nth sites and, by default, table allocations). */
   readonly injector: FaultInjector;

@@ -3,7 +3,6 @@ import { IommufdObject } from "../core/object.js";
 import { fail } from "../errors.js";
 import type { Ioas } from "../ioas/ioas.js";
 import type { IoptArea } from "../iopt/area.js";
-import type { IoptAccess } from "../iopt/io-pagetable.js";
 import type { PhysMemory } from "../pages/phys-memory.js";
 import { ObjectType, PAGE_SIZE, ULONG_MAX } from "../uapi.js";
 
@@ -32,8 +31,9 @@ export interface AccessPin {
  * IOMMUFD_OBJ_ACCESS: an in-kernel user (an emulated or mdev device) that pins,
  * reads and writes IOAS memory without a domain. It holds its IOAS.
  */
-export class IommufdAccess extends IommufdObject implements IoptAccess {
+export class IommufdAccess extends IommufdObject {
   readonly type = ObjectType.ACCESS;
+  /** @internal The IOAS the access is attached to. */
   ioas: Ioas | null = null;
   readonly iovaAlignment: number;
   /** Pins held, by id. */
@@ -48,7 +48,7 @@ export class IommufdAccess extends IommufdObject implements IoptAccess {
     this.iovaAlignment = ops.needsPinPages ? PAGE_SIZE : 1;
   }
 
-  /** iommufd_access_attach(): join an IOAS (its alignment may rise: EADDRINUSE). */
+  /** @internal iommufd_access_attach(): join an IOAS (its alignment may rise: EADDRINUSE). */
   attach(ioas: Ioas): void {
     if (this.ioas !== null) fail("EINVAL", "ioas_id", ioas.id, "the access is attached already");
     ioas.iopt.addAccess(this);
@@ -62,6 +62,7 @@ export class IommufdAccess extends IommufdObject implements IoptAccess {
   }
 
   /**
+   * @internal
    * iommufd_access_replace(): join the new IOAS (on failure the old one stays),
    * then tell the owner to unpin everything (ops->unmap over the whole IOVA
    * space) and leave the old one.

@@ -4,7 +4,7 @@ import { fail, fromPageTable } from "../errors.js";
 import { PAGE_SIZE } from "../uapi.js";
 import type { HwptPaging } from "./hwpt-paging.js";
 
-/** What {@link adjustPageSize} changed. */
+/** What IOMMU_HWPT_ADJUST_PAGE_SIZE changed ({@link Iommufd.hwptAdjustPageSize}). */
 export interface AdjustReport {
   /** Leaf entries replaced by smaller ones. */
   leavesSplit: number;

@@ -13,8 +13,8 @@ export function iommufdIo(nr: number): number {
   return (IOMMUFD_TYPE << 8) | nr;
 }
 
-/** The command numbers of enum iommufd_cmd, in order from IOMMUFD_CMD_BASE. */
-const COMMANDS = [
+/** The commands of enum iommufd_cmd, in order from IOMMUFD_CMD_BASE (names without `IOMMU_`). */
+export const IOMMUFD_COMMANDS = [
   "DESTROY",
   "IOAS_ALLOC",
   "IOAS_ALLOW_IOVAS",
@@ -39,11 +39,11 @@ const COMMANDS = [
 ] as const;
 
 /** The name of a command (`IOMMU_<name>` in the uAPI). */
-export type IommufdCommand = (typeof COMMANDS)[number];
+export type IommufdCommand = (typeof IOMMUFD_COMMANDS)[number];
 
 /** The ioctl number of each command: IOMMU_DESTROY is `IOMMU.DESTROY`, and so on. */
 export const IOMMU = Object.fromEntries(
-  COMMANDS.map((c, i) => [c, iommufdIo(IOMMUFD_CMD_BASE + i)]),
+  IOMMUFD_COMMANDS.map((c, i) => [c, iommufdIo(IOMMUFD_CMD_BASE + i)]),
 ) as Record<IommufdCommand, number>;
 
 /** What an ioctl takes: the struct's fields by the model's names, its `size`, and bytes past the kernel's struct. */
@@ -92,7 +92,7 @@ const HANDLERS: Partial<Record<IommufdCommand, Handler>> = {
 export function iommufdIoctl(fd: Iommufd, cmd: number, arg: IoctlArg | null): unknown {
   const nr = cmd & 0xff;
   const index = nr - IOMMUFD_CMD_BASE;
-  if (cmd >>> 8 !== IOMMUFD_TYPE || index < 0 || index >= COMMANDS.length) {
+  if (cmd >>> 8 !== IOMMUFD_TYPE || index < 0 || index >= IOMMUFD_COMMANDS.length) {
     fail(
       "ENOTTY",
       "cmd",
@@ -102,7 +102,7 @@ export function iommufdIoctl(fd: Iommufd, cmd: number, arg: IoctlArg | null): un
   }
   if (arg === null || arg === undefined || typeof arg !== "object")
     fail("EFAULT", "arg", arg, "the struct's size cannot be read");
-  const name = COMMANDS[index]!;
+  const name = IOMMUFD_COMMANDS[index]!;
   const layout: StructLayout | undefined = (LAYOUTS as Record<string, StructLayout>)[name];
   const handler = HANDLERS[name];
   if (layout === undefined || handler === undefined)
