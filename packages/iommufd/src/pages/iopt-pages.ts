@@ -20,6 +20,8 @@ export type PagesSource =
 
 /** A run's PA (and, from {@link IoptPages.sourceRun}, its piece size) without allocating. */
 const scratch = new Float64Array(2);
+/** The last index of the uncovered sub-range pin() is reading. */
+const gap = new Float64Array(1);
 
 /**
  * What pin() read from the source before it records anything (pin is all or
@@ -86,13 +88,16 @@ export class IoptPages {
    * injected.
    */
   pin(first: number, last: number): void {
-    const todo = this.coverage.uncovered(first, last);
-    if (todo.length !== 0 && this.injector.shouldFail()) {
+    const coverage = this.coverage;
+    let a = coverage.firstUncovered(first, last, gap);
+    if (a >= 0 && this.injector.shouldFail()) {
       fail("ENOMEM", "pages", first, "pfn batch allocation failed (injected)");
     }
     let k = 0;
     let count = 0;
-    for (const [a, b] of todo) {
+    // Each sub-range nobody covers yet, read run by run from the source.
+    for (; a >= 0; a = gap[0]! < last ? coverage.firstUncovered(gap[0]! + 1, last, gap) : -1) {
+      const b = gap[0]!;
       for (let i = a; i <= b; ) {
         const n = this.sourceRun(i, b - i + 1);
         if (k + 4 > pending.length) {

@@ -17,10 +17,11 @@ function runsWhere(first: number, last: number, pick: (i: number) => boolean): [
 }
 
 type Op = { add: boolean; first: number; len: number };
+// Often the same few ranges, so that users come and go over exactly their own range.
 const opArb: fc.Arbitrary<Op> = fc.record({
   add: fc.boolean(),
-  first: fc.integer({ min: 0, max: N - 1 }),
-  len: fc.integer({ min: 1, max: 50 }),
+  first: fc.oneof(fc.integer({ min: 0, max: N - 1 }), fc.constantFrom(10, 40)),
+  len: fc.oneof(fc.integer({ min: 1, max: 50 }), fc.constantFrom(1, 30)),
 });
 
 describe("PinCoverage", () => {
@@ -53,6 +54,20 @@ describe("PinCoverage", () => {
           expect(cov.uncovered(0, counts.length - 1)).toEqual(
             runsWhere(0, counts.length - 1, (i) => counts[i] === 0),
           );
+          // firstUncovered walks the same list, from any start.
+          const out = new Float64Array(1);
+          for (const [from, to] of [
+            [0, counts.length - 1],
+            [op.first, last],
+            [op.first + 1, last + 7],
+          ] as const) {
+            const walked: [number, number][] = [];
+            for (let a = cov.firstUncovered(from, to, out); a >= 0; ) {
+              walked.push([a, out[0]!]);
+              a = out[0]! < to ? cov.firstUncovered(out[0]! + 1, to, out) : -1;
+            }
+            expect(walked).toEqual(runsWhere(from, to, (i) => counts[i] === 0));
+          }
         }
       }),
       { seed: 0xc0e, numRuns: 150 },
@@ -71,5 +86,6 @@ describe("PinCoverage", () => {
     ]);
     expect(cov.remove(10, 20)).toEqual([[10, 20]]);
     expect(cov.isEmpty).toBe(true);
+    expect(cov.covered).toBe(0);
   });
 });

@@ -48,14 +48,54 @@ export class PinCoverage {
     return out;
   }
 
+  /**
+   * The first sub-range of [from, last] no user covers: returns its first index
+   * and puts its last in `out[0]`; -1 when [from, last] is all covered. Walks
+   * what {@link uncovered} lists without making the list.
+   */
+  firstUncovered(from: number, last: number, out: Float64Array): number {
+    const d = this.d;
+    let cur = from;
+    for (let i = this.firstEndingAtOrAfter(from); i < this.n; i++) {
+      const start = d[W * i + START]!;
+      if (start > last) break;
+      if (start > cur) {
+        out[0] = start - 1;
+        return cur;
+      }
+      cur = d[W * i + LAST]! + 1;
+    }
+    if (cur > last) return -1;
+    out[0] = last;
+    return cur;
+  }
+
   /** One more user over [first, last]. */
   add(first: number, last: number): void {
+    if (this.n === 0) {
+      // The first user: one segment.
+      if (this.d.length < W) this.d = new Float64Array(2 * W);
+      this.d[START] = first;
+      this.d[LAST] = last;
+      this.d[COUNT] = 1;
+      this.n = 1;
+      this.covered = last - first + 1;
+      return;
+    }
     this.change(first, last, 1, null);
   }
 
   /** One user fewer over [first, last]; returns the sub-ranges now uncovered. */
   remove(first: number, last: number): [number, number][] {
     const gone: [number, number][] = [];
+    const d = this.d;
+    if (this.n === 1 && d[COUNT] === 1 && d[START] === first && d[LAST] === last) {
+      // The last user of exactly its own range.
+      gone.push([first, last]);
+      this.n = 0;
+      this.covered = 0;
+      return gone;
+    }
     this.change(first, last, -1, gone);
     return gone;
   }
