@@ -234,13 +234,14 @@ export class TmpmDriver {
    * `hpa` in the RMP and in `domain` at the same instant.
    *
    * ENODEV without the PSMASH_IO capability or with the engine down; EINVAL for an
-   * `hpa` that is not 2M aligned or not a guest page, or a domain whose IOVA is not
-   * the GPA (H9); EEXIST when the leaf is already smaller than 2M (callers treat it
+   * `hpa` that is not 2M aligned or not a guest page, a domain that is not an AMD
+   * v1 table, or a domain whose IOVA is not the GPA (H9); EEXIST when the leaf is already smaller than 2M (callers treat it
    * as done: H27); ENOMEM for the PTE page; EAGAIN when the ring is full; EIO on a
    * timeout or when the engine refuses (the error carries its status).
    */
   psmashIo(gctx: GuestContext, domain: IoPageTable, hpa: number): EngineResult {
     this.requireCapability(CapabilityBit.PSMASH_IO, "PSMASH_IO");
+    checkDomainFormat(domain);
     const gpa = this.guestGpa(domain, hpa);
     let cutFirst = false;
     if (!domain.lookup(gpa, this.walk)) fail("EINVAL", "hpa", hpa, "is not mapped in the domain");
@@ -303,6 +304,7 @@ export class TmpmDriver {
    */
   punsmashIo(gctx: GuestContext, domain: IoPageTable, hpa: number): EngineResult {
     this.requireCapability(CapabilityBit.PUNSMASH_IO, "PUNSMASH_IO");
+    checkDomainFormat(domain);
     const gpa = this.guestGpa(domain, hpa);
     const pde = domain.locateEntry(gpa, 1);
     if (pde === null)
@@ -429,6 +431,22 @@ export class TmpmDriver {
     const err = new EngineError(code, "status", status, `${what} failed: ${statusName(status)}`);
     err.status = status;
     throw err;
+  }
+}
+
+/**
+ * The engine writes AMD IOMMU v1 host page-table entries (the PTE page, the PDE it
+ * replaces): a domain of another format (x86_64, VT-d, the iommufd selftest's 2 KiB
+ * mock) would get entries its walker reads differently, so it is refused.
+ */
+function checkDomainFormat(domain: IoPageTable): void {
+  if (domain?.format !== amdv1.name) {
+    fail(
+      "EINVAL",
+      "domain",
+      domain?.format,
+      "is not an AMD IOMMU v1 host page table, the format TMPM edits",
+    );
   }
 }
 

@@ -52,6 +52,31 @@ describe("the driver's errnos, each from a real cause", () => {
     expect(m.rmp.fingerprint()).toBe(fp);
   });
 
+  test("EINVAL: a domain that is not AMD v1 (x86_64, the 2K mock) gets no AMD PTEs; nothing changes", () => {
+    const m = machine(4);
+    const rw = IommuProt.READ | IommuProt.WRITE;
+    const x86 = new IoPageTable({ format: "x86_64", hwMaxVaLg2: 48, memory: m.tables });
+    const mock = new IoPageTable({ format: "amdv1-mock", memory: m.tables });
+    for (const other of [x86, mock]) {
+      other.mapRange(GPA, HPA, 4 * M2, rw);
+      const fp = other.fingerprint();
+      const rmp = m.rmp.fingerprint();
+      const pages = m.tables.inUse;
+      for (const call of [m.driver.psmashIo, m.driver.punsmashIo]) {
+        let err: EngineError | undefined;
+        try {
+          call.call(m.driver, m.gctx, other, HPA);
+        } catch (e) {
+          err = e as EngineError;
+        }
+        expect([err?.code, err?.argument, err?.value]).toEqual(["EINVAL", "domain", other.format]);
+      }
+      expect(other.fingerprint()).toBe(fp);
+      expect(m.rmp.fingerprint()).toBe(rmp);
+      expect(m.tables.inUse).toBe(pages);
+    }
+  });
+
   test("EEXIST: the leaf is already smaller than 2M (a second PSMASH_IO: H27, callers treat it as done)", () => {
     const m = machine(4);
     m.driver.psmashIo(m.gctx, m.domain, HPA);
