@@ -102,6 +102,92 @@ describe("trusted (T=1) DMA: the size-class rule", () => {
       );
     }
   });
+
+  // The 4K entries of a smashed region take their own path through the check: each
+  // rule must hold there too, not only on 2M entries.
+  test("4K entries: WRONG_ASID, WRONG_GPA and (with the switch) NOT_VALIDATED through a 4K leaf", () => {
+    for (const req of [false, true]) {
+      const rmp = vm({ trustedDmaRequiresValidated: req });
+      expect(rmp.psmash(BASE)).toBe(0);
+      const spa = BASE + 7 * K4 + 0x40;
+      const gpa = GPA + 7 * K4 + 0x40;
+      expect(rmp.checkDmaTrusted(spa, 12, ASID, gpa)).toBe(DmaVerdict.ALLOWED);
+      expect(rmp.checkDmaTrusted(spa, 20, ASID + 1, gpa)).toBe(DmaVerdict.WRONG_ASID);
+      expect(rmp.checkDmaTrusted(spa, 12, ASID, gpa + K4)).toBe(DmaVerdict.WRONG_GPA);
+      // PSMASH kept Validated; the guest rescinds one page.
+      expect(
+        rmp.pvalidate(BASE + 7 * K4, {
+          asid: ASID,
+          gpa: GPA + 7 * K4,
+          pageSize: 0,
+          validate: false,
+        }),
+      ).toBe(0);
+      expect(rmp.checkDmaTrusted(spa, 12, ASID, gpa)).toBe(
+        req ? DmaVerdict.NOT_VALIDATED : DmaVerdict.ALLOWED,
+      );
+      expect(rmp.checkDmaTrusted(spa + K4, 12, ASID, gpa + K4)).toBe(DmaVerdict.ALLOWED);
+    }
+  });
+
+  test("checkDmaTrustedBurst gives every access the verdict checkDmaTrusted gives it", () => {
+    for (const req of [false, true]) {
+      const rmp = vm({ trustedDmaRequiresValidated: req });
+      // Region 1 smashed, one page of it shared and one rescinded by the guest.
+      expect(rmp.psmash(BASE + M2)).toBe(0);
+      expect(rmpMakeShared(rmp, (BASE + M2) / K4 + 3, PgLevel.PG_LEVEL_4K)).toBe(0);
+      const rescinded = {
+        asid: ASID,
+        gpa: GPA + M2 + 4 * K4,
+        pageSize: 0,
+        validate: false,
+      } as const;
+      expect(rmp.pvalidate(BASE + M2 + 4 * K4, rescinded)).toBe(0);
+      // [spa offset from BASE, iova offset from GPA]: on a 2M entry, on 4K entries, a
+      // wrong GPA on each, a shared page, an unvalidated one, an untouched region,
+      // and an address beyond the host.
+      const accesses: [number, number][] = [
+        [0x40, 0x40],
+        [0x40, M2 + 0x40],
+        [M2 + 5 * K4, M2 + 5 * K4],
+        [M2 + 5 * K4, M2 + 6 * K4],
+        [M2 + 3 * K4, M2 + 3 * K4],
+        [M2 + 4 * K4, M2 + 4 * K4],
+        [8 * M2, 8 * M2],
+        [64 * 2 ** 30 - BASE, 0],
+      ];
+      const n = accesses.length;
+      const spas = Float64Array.from(accesses, ([s]) => BASE + s);
+      const iovas = Float64Array.from(accesses, ([, i]) => GPA + i);
+      const verdicts = new Uint8Array(n);
+      const seen = new Set<number>();
+      // One device per burst: the guest's own, and another guest's.
+      for (const asid of [ASID, ASID + 1]) {
+        for (const leafLg2 of [12, 20, 21, 30]) {
+          const want: number[] = [];
+          for (let k = 0; k < n; k++)
+            want.push(rmp.checkDmaTrusted(spas[k]!, leafLg2, asid, iovas[k]!));
+          verdicts.fill(0xff);
+          const denied = rmp.checkDmaTrustedBurst(spas, iovas, n, leafLg2, asid, verdicts);
+          expect([...verdicts].map(dmaVerdictName)).toEqual(want.map(dmaVerdictName));
+          expect(denied).toBe(want.filter((v) => v !== DmaVerdict.ALLOWED).length);
+          for (const v of want) seen.add(v);
+        }
+      }
+      // The mix reaches every trusted verdict, so the comparison is not vacuous.
+      const expected: number[] = [
+        DmaVerdict.ALLOWED,
+        DmaVerdict.LEAF_LARGER_THAN_RMP,
+        DmaVerdict.LEAF_SMALLER_THAN_RMP,
+        DmaVerdict.NOT_ASSIGNED,
+        DmaVerdict.WRONG_ASID,
+        DmaVerdict.WRONG_GPA,
+        DmaVerdict.NOT_COVERED,
+      ];
+      if (req) expected.push(DmaVerdict.NOT_VALIDATED);
+      expect([...seen].sort((a, b) => a - b)).toEqual(expected.sort((a, b) => a - b));
+    }
+  });
 });
 
 describe("untrusted (T=0) DMA", () => {
