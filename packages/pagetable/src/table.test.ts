@@ -274,6 +274,31 @@ describe("unmap never splits", () => {
     expect(pt.unmapRange(0x20_0000, 0x30_0000)).toBe(0x20_1000);
     expect(pt.translate(0x40_2000)).toBe(0x40_2000);
   });
+
+  // The refusal is an error that aborts every level above (kernel: -EINVAL from
+  // __unmap_range ends the parent's loop), not a "nothing here" that lets the
+  // parent carry on into its next table.
+  test("a start inside a large leaf stops the whole walk, even where the range reaches the next table", () => {
+    for (const config of [
+      { format: "amdv1" },
+      { format: "x86_64", hwMaxVaLg2: 48 },
+      { format: "vtdss", hwMaxVaLg2: 48 },
+    ] as IoPageTableConfig[]) {
+      const pt = new IoPageTable(config);
+      const G1 = 0x4000_0000;
+      const M2 = 0x20_0000;
+      // The last 2M of one 1G table, then a 2M leaf and a 4K page in the next table.
+      pt.map(G1 - M2, 8 * G1, M2, RW);
+      pt.map(G1, 9 * G1, M2, RW);
+      pt.map(G1 + M2, 10 * G1, 0x1000, RW);
+      const before = pt.fingerprint();
+      expect(pt.unmap(G1 - M2 + 0x1000, M2 + 0x2000)).toBe(0);
+      expect(pt.unmap(G1 - M2 + 0x1000, 2 * M2 + 0x1000)).toBe(0);
+      expect(pt.fingerprint()).toBe(before);
+      expect(pt.translate(G1)).toBe(9 * G1);
+      expect(pt.translate(G1 + M2)).toBe(10 * G1);
+    }
+  });
 });
 
 describe("read_and_clear_dirty (record_dirty's arithmetic)", () => {
