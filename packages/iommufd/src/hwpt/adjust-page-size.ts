@@ -101,8 +101,9 @@ export function adjustPageSize(
   } catch (e) {
     fromPageTable(e, "iova", iova);
   }
-  // Merging frees only; per area so no leaf ever spans two areas.
-  for (const a of areas) {
+  // Merging frees only; per area so no leaf ever spans two areas. Nothing can
+  // merge into the smallest page size, so that adjust skips the scan.
+  for (const a of pageSize === min ? [] : areas) {
     if (a.revoked || !a.filled) continue;
     const from = Math.max(iova, a.iova);
     const to = Math.min(last, a.last);
