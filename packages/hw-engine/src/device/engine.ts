@@ -7,6 +7,7 @@ import {
   type PunsmashIoPlan,
   validatePunsmashIo,
 } from "../commands/punsmash-io.js";
+import { fail } from "../errors.js";
 import type { HostMemory } from "../memory/host-memory.js";
 import {
   CapabilitiesPage,
@@ -461,7 +462,7 @@ export class TmpmEngine {
    * like, whose causes lie inside the firmware.
    */
   injectStatus(n: number, status: number): void {
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`injectStatus: n=${n} must be >= 1`);
+    if (!Number.isInteger(n) || n < 1) fail("EINVAL", "n", n, "must be an integer >= 1");
     this.injections.set(this.commandsSeen + n, status & 0xff);
   }
 

@@ -121,6 +121,27 @@ describe("the driver's errnos, each from a real cause", () => {
   });
 });
 
+describe("bad input: typed errors naming the argument", () => {
+  test("fault injection at command 0 and time running backwards are EINVAL, nothing armed or moved", () => {
+    const m = machine(1);
+    for (const n of [0, -1, 1.5, Number.NaN]) {
+      expect(errno(() => m.engine.injectStatus(n, TmpmStatus.HW_MEM_ERR))).toBe("EINVAL");
+    }
+    const t = m.clock.now();
+    for (const ns of [-1, Number.NaN]) expect(errno(() => m.clock.advance(ns))).toBe("EINVAL");
+    expect(m.clock.now()).toBe(t);
+    let err: EngineError | undefined;
+    try {
+      m.clock.advance(-5);
+    } catch (e) {
+      err = e as EngineError;
+    }
+    expect([err?.code, err?.argument, err?.value]).toEqual(["EINVAL", "ns", -5]);
+    // Nothing was armed: the next command succeeds.
+    m.driver.psmashIo(m.gctx, m.domain, HPA);
+  });
+});
+
 describe("the ring", () => {
   test("255 commands in flight; the next submit gets EAGAIN (CIRC_SPACE keeps one slot empty)", () => {
     const m = machine(4, { completion: "timed" });

@@ -1,3 +1,5 @@
+import { fail } from "../errors.js";
+
 /**
  * The engine's notion of time, in nanoseconds. Standalone (library) use keeps a
  * {@link ManualClock} that only the caller (or the driver's polling) advances; a
@@ -18,7 +20,7 @@ export class ManualClock implements EngineClock {
   }
   /** Moves time forward by `ns`. */
   advance(ns: number): void {
-    if (!(ns >= 0)) throw new RangeError(`advance(${ns}): time only moves forward`);
+    if (!(ns >= 0)) fail("EINVAL", "ns", ns, "time only moves forward");
     this.t += ns;
   }
 }
