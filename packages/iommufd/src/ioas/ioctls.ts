@@ -196,17 +196,7 @@ export function ioasMap(ctx: IoasCtx, args: IoasMapArgs): number {
   const mm = args.process ?? ctx.process;
   const base = uptr - (uptr % PAGE_SIZE);
   const source: PagesSource = { kind: "user", mm, uptr: base };
-  const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
-  const pages = newPages(ctx, source, uptr - base + length, writable, mm);
-  return mapSlices(
-    ioas,
-    [{ pages, startByte: uptr - base, length }],
-    length,
-    iova,
-    flags,
-    uptr,
-    args,
-  );
+  return mapSource(ctx, ioas, source, uptr - base, length, iova, flags, uptr, mm, args);
 }
 
 /** struct iommu_ioas_map_file. */
@@ -260,22 +250,8 @@ export function ioasMapFile(ctx: IoasCtx, args: IoasMapFileArgs): number {
     fail("EPERM", "flags", flags, "a writable map of a file opened read-only");
   const base = start - (start % PAGE_SIZE);
   const mm = args.process ?? ctx.process;
-  const pages = newPages(
-    ctx,
-    { kind: "file", file, start: base },
-    start - base + length,
-    writable,
-    mm,
-  );
-  return mapSlices(
-    ioas,
-    [{ pages, startByte: start - base, length }],
-    length,
-    iova,
-    flags,
-    start,
-    args,
-  );
+  const source: PagesSource = { kind: "file", file, start: base };
+  return mapSource(ctx, ioas, source, start - base, length, iova, flags, start, mm, args);
 }
 
 /** struct iommu_ioas_copy. */
@@ -323,6 +299,24 @@ export function ioasCopy(ctx: IoasCtx, args: IoasCopyArgs): number {
   mapSlices(dst, slices, length, dstIova, flags, origin + first.startByte, out);
   args.dstIova = out.iova;
   return out.iova;
+}
+
+/** MAP and MAP_FILE: new iopt_pages over `source` and one area for [startByte, +length) of it. */
+function mapSource(
+  ctx: IoasCtx,
+  ioas: Ioas,
+  source: PagesSource,
+  startByte: number,
+  length: number,
+  iova: number,
+  flags: number,
+  origin: number,
+  mm: ProcessAddressSpace,
+  out: { iova?: number },
+): number {
+  const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
+  const pages = newPages(ctx, source, startByte + length, writable, mm);
+  return mapSlices(ioas, [{ pages, startByte, length }], length, iova, flags, origin, out);
 }
 
 /** iopt_map_pages() with the slices' references; on failure they are dropped. */

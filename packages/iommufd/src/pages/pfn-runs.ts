@@ -1,3 +1,5 @@
+import { firstEndingAtOrAfter } from "./extents.js";
+
 const PAGE = 4096;
 
 // An extent's four numbers in the store: first index, last index, PA of first, piece size.
@@ -231,15 +233,7 @@ export class PfnRuns {
   }
 
   private firstEndingAtOrAfter(index: number): number {
-    let lo = 0;
-    let hi = this.n;
-    const d = this.d;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (d[W * mid + LAST]! < index) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return firstEndingAtOrAfter(this.d, this.n, W, LAST, index);
   }
 }
 

@@ -1,3 +1,5 @@
+import { firstEndingAtOrAfter } from "./extents.js";
+
 // A segment's three numbers in the store: first index, last index, count.
 const START = 0;
 const LAST = 1;
@@ -183,14 +185,6 @@ export class PinCoverage {
   }
 
   private firstEndingAtOrAfter(index: number): number {
-    let lo = 0;
-    let hi = this.n;
-    const d = this.d;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (d[W * mid + LAST]! < index) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return firstEndingAtOrAfter(this.d, this.n, W, LAST, index);
   }
 }

@@ -121,20 +121,8 @@ export class IommufdTest {
     userVa: number,
     process?: ProcessAddressSpace,
   ): void {
-    const domain = getHwptPaging(this.fd, "id", hwptId).domain;
     const mm = process ?? this.fd.process;
-    for (let off = 0; off < length; off += MOCK_PAGE_SIZE) {
-      const want = mm.translate(userVa + off);
-      const got = domain.table.translate(iova + off);
-      if (want < 0 || got !== want) {
-        fail(
-          "EINVAL",
-          "iova",
-          iova + off,
-          `translates to 0x${got.toString(16)}, not 0x${want.toString(16)}`,
-        );
-      }
-    }
+    this.checkMap(hwptId, iova, length, (off) => mm.translate(userVa + off));
   }
 
   /** The same check against a file: [iova, +length) maps file bytes from `start`. */
@@ -145,18 +133,30 @@ export class IommufdTest {
     file: { physOf(index: number): number },
     start: number,
   ): void {
-    const domain = getHwptPaging(this.fd, "id", hwptId).domain;
-    for (let off = 0; off < length; off += MOCK_PAGE_SIZE) {
+    this.checkMap(hwptId, iova, length, (off) => {
       const b = start + off;
       const page = file.physOf(Math.floor(b / PAGE_SIZE));
-      const want = page < 0 ? -1 : page + (b % PAGE_SIZE);
-      const got = domain.table.translate(iova + off);
-      if (want < 0 || got !== want) {
+      return page < 0 ? -1 : page + (b % PAGE_SIZE);
+    });
+  }
+
+  /** Every MOCK_PAGE_SIZE of [iova, iova + length) translates to `want(offset)` (EINVAL otherwise). */
+  private checkMap(
+    hwptId: number,
+    iova: number,
+    length: number,
+    want: (offset: number) => number,
+  ): void {
+    const table = getHwptPaging(this.fd, "id", hwptId).domain.table;
+    for (let off = 0; off < length; off += MOCK_PAGE_SIZE) {
+      const pa = want(off);
+      const got = table.translate(iova + off);
+      if (pa < 0 || got !== pa) {
         fail(
           "EINVAL",
           "iova",
           iova + off,
-          `translates to 0x${got.toString(16)}, not 0x${want.toString(16)}`,
+          `translates to 0x${got.toString(16)}, not 0x${pa.toString(16)}`,
         );
       }
     }
