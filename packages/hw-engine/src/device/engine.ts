@@ -47,9 +47,14 @@ export interface TmpmEngineOptions {
   /** Time. Default: a {@link ManualClock} at 0. */
   clock?: EngineClock;
   /**
-   * "immediate" (default, library use): a command completes when the head is
-   * written. "timed": commands complete when {@link TmpmEngine.process} runs at
-   * or after their end time; DMA to the region stalls in between.
+   * "immediate" (default, library use): a command runs to its end when the head
+   * is written, and time moves with it: the engine advances its clock (when it is
+   * a {@link ManualClock}) to the command's start before its "stall" events and
+   * to its end before it completes, so a listener sees DMA held during the
+   * command, and after the submit the clock reads the command's end.
+   * "timed" (a simulator): time is the caller's; commands complete when
+   * {@link TmpmEngine.process} runs at or after their end time, DMA to the region
+   * stalled in between.
    */
   completion?: "immediate" | "timed";
   /** Durations; any field overrides {@link DEFAULT_TMPM_COSTS}. */
@@ -118,6 +123,11 @@ export class TmpmEngine {
   readonly engineFlushesIotlb: boolean;
   readonly snp: boolean;
   private readonly support: number;
+  /** The clock when the engine may move it (a ManualClock), else null. */
+  private readonly movable: ManualClock | null;
+  /** Immediate mode: how far the engine's own work has taken time. */
+  private reached = 0;
+  private processing = false;
   private readonly regs = new Uint32Array(8);
   private readonly mapped = new Set<number>();
   private readonly poisoned = new Set<number>();
@@ -141,6 +151,10 @@ export class TmpmEngine {
     this.timed = options.completion === "timed";
     this.engineFlushesIotlb = options.engineFlushesIotlb ?? true;
     this.snp = options.snp ?? true;
+    this.movable =
+      typeof (this.clock as ManualClock).advance === "function"
+        ? (this.clock as ManualClock)
+        : null;
     const caps = options.capabilities ?? {};
     this.support =
       (caps.psmashIo === false ? 0 : CapabilityBit.PSMASH_IO) |
@@ -180,8 +194,8 @@ export class TmpmEngine {
     if (!(value & RBCTL_INIT) && was & RBCTL_INIT) this.shutdown();
     // The toggle inverts whenever an RBCTL write takes effect.
     this.regs[TmpmReg.STATUS] = (this.regs[TmpmReg.STATUS]! ^ STATUS_TOGGLE) >>> 0;
-    this.emit({ kind: "toggle", at: this.clock.now() });
-    if (was & RBCTL_PAUSE && !(value & RBCTL_PAUSE)) this.resumedAt = this.clock.now();
+    this.emit({ kind: "toggle", at: this.now() });
+    if (was & RBCTL_PAUSE && !(value & RBCTL_PAUSE)) this.resumedAt = this.now();
     if (!(value & RBCTL_PAUSE)) this.process();
   }
 
@@ -226,7 +240,7 @@ export class TmpmEngine {
       this.error(STATUS_WPTR_ERR | STATUS_RB_ERR);
       return;
     }
-    const now = this.clock.now();
+    const now = this.now();
     for (let slot = this.head; slot !== newHead; slot = (slot + 1) % RING_ENTRIES) {
       // A new entry must be pending (status 0): anything else is a corrupt ring.
       if (this.host.read32(this.entryPa(slot) + 12) !== 0) {
@@ -255,35 +269,64 @@ export class TmpmEngine {
     this.queue.length = 0;
     this.releaseStalls();
     // RB_ERR always interrupts; the driver's handler shuts the engine down.
-    this.emit({ kind: "error", status: this.regs[TmpmReg.STATUS]!, at: this.clock.now() });
+    this.emit({ kind: "error", status: this.regs[TmpmReg.STATUS]!, at: this.now() });
   }
 
   private entryPa(slot: number): number {
     return this.ringPa + slot * RING_ENTRY_BYTES;
   }
 
+  // ---- time -------------------------------------------------------------------
+
+  /**
+   * The engine's time (ns): its clock's; in "immediate" mode never behind the
+   * point the engine's own work has reached (the same thing when the clock is a
+   * {@link ManualClock}, which the engine then moves itself).
+   */
+  now(): number {
+    return Math.max(this.reached, this.clock.now());
+  }
+
+  /** Immediate mode: the engine's work has reached time `t`; move the clock there. */
+  private reach(t: number): void {
+    if (this.timed || t <= this.reached) return;
+    this.reached = t;
+    const now = this.clock.now();
+    if (this.movable !== null && t > now) this.movable.advance(t - now);
+  }
+
   // ---- running commands -------------------------------------------------------
 
   /**
-   * Starts and completes what is due at `now` (default: the clock), in ring order.
-   * In "immediate" mode everything pending completes now.
+   * Starts and completes what is due at `now` (default: the engine's time), in
+   * ring order. In "immediate" mode everything pending runs to its end.
    */
-  process(now = this.clock.now()): void {
-    while (this.queue.length > 0 && this.running) {
-      const f = this.queue[0]!;
-      if (f.startAt < 0) {
-        if (this.regs[TmpmReg.RBCTL]! & RBCTL_PAUSE) return;
-        // The engine runs its ring in order: a command starts when it arrived, the
-        // previous one finished, and the engine was last resumed, whichever is last.
-        this.start(f, Math.max(f.arrivedAt, this.busyUntil, this.resumedAt));
+  process(now = this.now()): void {
+    // A listener that rings the doorbell from inside a command: the loop below
+    // picks the new entries up once the current one has completed.
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      while (this.queue.length > 0 && this.running) {
+        const f = this.queue[0]!;
+        if (f.startAt < 0) {
+          if (this.regs[TmpmReg.RBCTL]! & RBCTL_PAUSE) return;
+          // The engine runs its ring in order: a command starts when it arrived, the
+          // previous one finished, and the engine was last resumed, whichever is last.
+          this.start(f, Math.max(f.arrivedAt, this.busyUntil, this.resumedAt));
+        }
+        if (this.timed && f.doneAt > now) return;
+        this.queue.shift();
+        this.complete(f);
       }
-      if (this.timed && f.doneAt > now) return;
-      this.queue.shift();
-      this.complete(f);
+    } finally {
+      this.processing = false;
     }
   }
 
   private start(f: InFlight, at: number): void {
+    // In immediate mode `at` is the engine's now: the previous command's completion
+    // took time to its end, so its "stall" listeners see the clock at `from`.
     f.startAt = at;
     const entry = this.entryPa(f.slot);
     const cmd = this.host.read32(entry + 8);
@@ -350,6 +393,7 @@ export class TmpmEngine {
   }
 
   private complete(f: InFlight): void {
+    this.reach(f.doneAt);
     let status = f.status;
     if (f.plan !== null) {
       this.rmp.markInUse(f.plan.src, RmpPageSize.SIZE_2M, false);
@@ -389,7 +433,7 @@ export class TmpmEngine {
       slot: f.slot,
       command: f.command,
       status,
-      at: Math.max(f.doneAt, this.clock.now()),
+      at: Math.max(f.doneAt, this.now()),
     });
   }
 
@@ -403,7 +447,7 @@ export class TmpmEngine {
    * Until when DMA to host page `spa` must wait at time `now` (a running PSMASH_IO
    * or PUNSMASH_IO on its region), or -1 when it may proceed.
    */
-  dmaStallUntil(spa: number, now = this.clock.now()): number {
+  dmaStallUntil(spa: number, now = this.now()): number {
     let until = -1;
     for (const w of this.stalls) {
       if (
