@@ -14,7 +14,7 @@ export {
   type TmpmEngineOptions,
   type TmpmEvent,
 } from "./device/engine.js";
-export { type GuestContext, SnpFirmware } from "./device/firmware.js";
+export { type GuestContext, type IoPageTableRoot, SnpFirmware } from "./device/firmware.js";
 export { type EngineResult, TmpmDriver, type TmpmDriverOptions } from "./driver/driver.js";
 export { type EngineErrno, EngineError } from "./errors.js";
 export { HostMemory, type HostMemoryOptions } from "./memory/host-memory.js";

@@ -3,6 +3,7 @@ import { PsmashRet, RmpPageSize } from "@smashlab/rmp";
 import { PsmashIoPage } from "../spec/commands.js";
 import { TmpmStatus } from "../spec/status.js";
 import { type CommandContext, low12 } from "./context.js";
+import { entryLevelOnWalk } from "./entry-level.js";
 
 const M2 = 2 ** 21;
 const K4 = 4096;
@@ -27,8 +28,11 @@ export interface PsmashIoPlan {
  * context (INVALID_GCTX_PG_PADDR), poisoned pages (MEM_POISONED), the RMP entry's
  * state (INVALID_PAGE_STATE), size (INVALID_PAGE_SIZE), guest (INVALID_GUEST) and
  * exclusivity (RMP_NOTEXCLUSIVE), the 2M leaf (INVALID_HPTE_PADDR when its table
- * page is not reachable, INVALID_PAGE_SIZE when it is not a 2M leaf,
- * ADDRESSES_MISMATCH when it maps something else), the PTE page (INVALID_OVERLAP,
+ * page is not reachable; ADDRESSES_MISMATCH when the guest's IO page-table walk at
+ * the region's GPA does not pass the entry named; INVALID_PAGE_SIZE when the walk
+ * meets it at another level than 1, e.g. a 1G leaf at level 2, or it is a table
+ * pointer or a contiguous run; ADDRESSES_MISMATCH when it maps another address),
+ * the PTE page (INVALID_OVERLAP,
  * INVALID_HPTE_PADDR, and its 512 pre-initialised PTEs: ADDRESSES_MISMATCH for a
  * wrong address, INVALID_HPTE_PADDR for a missing or differently permissioned one).
  */
@@ -60,10 +64,18 @@ export function validatePsmashIo(ctx: CommandContext, listPa: number): PsmashIoP
 
   if (!ctx.tables.isLive(pdeTablePa) || !ctx.isMapped(pdeTablePa))
     return TmpmStatus.INVALID_HPTE_PADDR;
+  const gpa = entry.gpa - (entry.gpa % M2);
+  // The entry's bits alone cannot tell a 2M leaf from a 1G one: its level can.
+  const pdeLevel = entryLevelOnWalk(ctx, asid, gpa, hpmdPa);
+  if (pdeLevel < 0) return TmpmStatus.ADDRESSES_MISMATCH;
   const pt = ctx.tables.words(pdeTablePa);
   const pdeIndex = (hpmdPa % K4) / 8;
-  // A level-1 item: a 2M leaf has NL=0; a table pointer or an NL=7 run is not one.
-  if (amdv1.load(pt, pdeIndex, 1) !== EntryType.OA || amdv1.numContigLg2(pt, pdeIndex, 1) !== 0) {
+  // A 2M leaf: a level-1 item with NL=0 (not a table pointer, not an NL=7 run).
+  if (
+    pdeLevel !== 1 ||
+    amdv1.load(pt, pdeIndex, 1) !== EntryType.OA ||
+    amdv1.numContigLg2(pt, pdeIndex, 1) !== 0
+  ) {
     return TmpmStatus.INVALID_PAGE_SIZE;
   }
   if (amdv1.entryOa(pt, pdeIndex, 1) !== src) return TmpmStatus.ADDRESSES_MISMATCH;
@@ -88,7 +100,7 @@ export function validatePsmashIo(ctx: CommandContext, listPa: number): PsmashIoP
     pdeIndex,
     pdeLo: pt[2 * pdeIndex]!,
     pdeHi: pt[2 * pdeIndex + 1]!,
-    gpa: entry.gpa - (entry.gpa % M2),
+    gpa,
   };
 }
 

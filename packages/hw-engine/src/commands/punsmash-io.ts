@@ -3,6 +3,7 @@ import { PsmashRet, RmpPageSize } from "@smashlab/rmp";
 import { PunsmashIoPage } from "../spec/commands.js";
 import { TmpmStatus } from "../spec/status.js";
 import { type CommandContext, low12 } from "./context.js";
+import { entryLevelOnWalk } from "./entry-level.js";
 
 const M2 = 2 ** 21;
 const K4 = 4096;
@@ -30,7 +31,9 @@ export interface PunsmashIoPlan {
  * PSMASH_IO; the RMP region is not 4K (INVALID_PAGE_SIZE), not uniformly a guest's
  * (INVALID_PAGE_STATE), with GPAs not contiguous from a 2M boundary
  * (INVALID_GPA_PADDR), another guest's (INVALID_GUEST), busy (RMP_NOTEXCLUSIVE);
- * the PDE does not point at the PTE page (INVALID_DST_PG_PADDR); the PTE page is
+ * the guest's IO page-table walk does not pass the PDE named (ADDRESSES_MISMATCH)
+ * or meets it at another level than 1 (INVALID_PAGE_SIZE); the PDE does not point
+ * at the PTE page (INVALID_DST_PG_PADDR); the PTE page is
  * unreachable or not uniform (INVALID_HPTE_PADDR) or maps other pages
  * (ADDRESSES_MISMATCH).
  */
@@ -67,6 +70,10 @@ export function validatePunsmashIo(ctx: CommandContext, listPa: number): Punsmas
 
   if (!ctx.tables.isLive(pdeTablePa) || !ctx.isMapped(pdeTablePa))
     return TmpmStatus.INVALID_HPTE_PADDR;
+  // As PSMASH_IO: the guest's walk must meet the entry named, at level 1.
+  const level = entryLevelOnWalk(ctx, asid, entry.gpa, hpmdPa);
+  if (level < 0) return TmpmStatus.ADDRESSES_MISMATCH;
+  if (level !== 1) return TmpmStatus.INVALID_PAGE_SIZE;
   const pt = ctx.tables.words(pdeTablePa);
   const pdeIndex = (hpmdPa % K4) / 8;
   if (amdv1.load(pt, pdeIndex, 1) !== EntryType.TABLE || amdv1.tablePa(pt, pdeIndex) !== hptePa) {

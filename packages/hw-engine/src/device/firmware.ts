@@ -11,12 +11,25 @@ export interface GuestContext {
 }
 
 /**
+ * What the engine needs to walk an IO page table: its format and its root, as
+ * the IOMMU's device-table entry gives them (root pointer and mode). An
+ * `IoPageTable` of `@smashlab/pagetable` is one.
+ */
+export interface IoPageTableRoot {
+  readonly format: string;
+  readonly topPa: number;
+  readonly topLevel: number;
+}
+
+/**
  * What the engine learns from the SNP firmware: which pages are guest contexts,
- * for which ASID. The firmware's SNP_GCTX_CREATE makes the page Context in the
- * RMP; {@link SnpFirmware.createGuestContext} does both.
+ * for which ASID, and which IO page tables translate a guest's trusted DMA. The
+ * firmware's SNP_GCTX_CREATE makes the page Context in the RMP;
+ * {@link SnpFirmware.createGuestContext} does both.
  */
 export class SnpFirmware {
   private readonly contexts = new Map<number, number>();
+  private readonly ioTables = new Map<number, IoPageTableRoot[]>();
 
   constructor(
     readonly rmp: Rmp,
@@ -25,8 +38,7 @@ export class SnpFirmware {
 
   /** SNP_GCTX_CREATE: a new context page for `asid`. */
   createGuestContext(asid: number): GuestContext {
-    if (!Number.isInteger(asid) || asid < 1 || asid > 0x3ff)
-      fail("EINVAL", "asid", asid, "must be a guest ASID in 1..1023");
+    checkAsid(asid);
     const pa = this.memory.alloc();
     if (pa < 0) fail("ENOMEM", "memory", this.memory.inUse, "no host page for the guest context");
     if (rmpMakeGuestContextPage(this.rmp, pa / 4096) !== 0) {
@@ -43,4 +55,35 @@ export class SnpFirmware {
     if (asid === undefined) return -1;
     return this.rmp.pageState(pa) === "Context" ? asid : -1;
   }
+
+  /**
+   * The guest `asid`'s trusted DMA is translated by `table` (idempotent). Under
+   * SEV-TIO the firmware owns the secure DTE of each TDI it binds to a guest, so
+   * it knows the IO page table behind it; this is that knowledge. The engine
+   * walks these tables to learn the level of the entry a command names (an AMD
+   * v1 leaf's bits do not say whether it is 2M or 1G; its table's level does).
+   */
+  bindIoPageTable(asid: number, table: IoPageTableRoot): void {
+    checkAsid(asid);
+    if (typeof table?.topPa !== "number" || typeof table.topLevel !== "number")
+      fail("EINVAL", "table", table, "must give topPa and topLevel (an IoPageTable)");
+    let list = this.ioTables.get(asid);
+    if (list === undefined) {
+      list = [];
+      this.ioTables.set(asid, list);
+    }
+    if (!list.includes(table)) list.push(table);
+  }
+
+  /** The IO page tables bound to guest `asid` ({@link SnpFirmware.bindIoPageTable}). */
+  ioPageTablesOf(asid: number): readonly IoPageTableRoot[] {
+    return this.ioTables.get(asid) ?? NONE;
+  }
+}
+
+const NONE: readonly IoPageTableRoot[] = [];
+
+function checkAsid(asid: number): void {
+  if (!Number.isInteger(asid) || asid < 1 || asid > 0x3ff)
+    fail("EINVAL", "asid", asid, "must be a guest ASID in 1..1023");
 }

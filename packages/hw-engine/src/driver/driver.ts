@@ -243,6 +243,7 @@ export class TmpmDriver {
     this.requireCapability(CapabilityBit.PSMASH_IO, "PSMASH_IO");
     checkDomainFormat(domain);
     const gpa = this.guestGpa(domain, hpa);
+    this.bindDomain(gctx, domain);
     let cutFirst = false;
     if (!domain.lookup(gpa, this.walk)) fail("EINVAL", "hpa", hpa, "is not mapped in the domain");
     if (this.walk.leafLg2 < 21)
@@ -306,6 +307,7 @@ export class TmpmDriver {
     this.requireCapability(CapabilityBit.PUNSMASH_IO, "PUNSMASH_IO");
     checkDomainFormat(domain);
     const gpa = this.guestGpa(domain, hpa);
+    this.bindDomain(gctx, domain);
     const pde = domain.locateEntry(gpa, 1);
     if (pde === null)
       fail("EINVAL", "hpa", hpa, "is not mapped at 2M granularity or below in the domain");
@@ -401,6 +403,15 @@ export class TmpmDriver {
       );
     }
     return gpa;
+  }
+
+  /**
+   * The engine validates the PDE it is given by walking the guest's IO page
+   * tables, which SEV-TIO's TDI binding makes known to the firmware. This model
+   * has no TDI, so the driver states the binding for the domain it was handed.
+   */
+  private bindDomain(gctx: GuestContext, domain: IoPageTable): void {
+    this.engine.firmware.bindIoPageTable(gctx.asid, domain);
   }
 
   private cutTo2M(domain: IoPageTable, gpa: number): void {

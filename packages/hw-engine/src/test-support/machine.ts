@@ -68,6 +68,8 @@ export function machine(
   const d = new TmpmDriver(e, driver);
   d.init();
   const gctx = firmware.createGuestContext(ASID);
+  // The guest's TDI is translated by this domain (SEV-TIO's bind): the engine walks it.
+  firmware.bindIoPageTable(ASID, domain);
   return { rmp, host, firmware, tables, domain, clock, engine: e, driver: d, gctx, regions };
 }
 

@@ -121,7 +121,46 @@ describe("the driver's errnos, each from a real cause", () => {
   });
 });
 
+/** [code, argument, value] of the EngineError `fn` throws. */
+function typedError(fn: () => unknown): unknown[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof EngineError) return [e.code, e.argument, e.value];
+    throw e;
+  }
+  return [];
+}
+
 describe("bad input: typed errors naming the argument", () => {
+  test("a binding with a bad ASID or no table root: EINVAL naming each", () => {
+    const m = machine(1);
+    for (const asid of [0, 1024, 2.5]) {
+      expect(typedError(() => m.firmware.bindIoPageTable(asid, m.domain))).toEqual([
+        "EINVAL",
+        "asid",
+        asid,
+      ]);
+    }
+    const notATable = {} as IoPageTable;
+    expect(typedError(() => m.firmware.bindIoPageTable(ASID, notATable))).toEqual([
+      "EINVAL",
+      "table",
+      notATable,
+    ]);
+    expect(m.firmware.ioPageTablesOf(ASID)).toEqual([m.domain]);
+  });
+
+  test("the driver states the guest's binding on every call; the firmware keeps each table once", () => {
+    const m = machine(2);
+    for (let i = 0; i < 3; i++) {
+      m.driver.psmashIo(m.gctx, m.domain, HPA);
+      m.driver.punsmashIo(m.gctx, m.domain, HPA);
+    }
+    expect(m.firmware.ioPageTablesOf(ASID)).toHaveLength(1);
+    expect(m.firmware.ioPageTablesOf(ASID + 1)).toHaveLength(0);
+  });
+
   test("fault injection at command 0 and time running backwards are EINVAL, nothing armed or moved", () => {
     const m = machine(1);
     for (const n of [0, -1, 1.5, Number.NaN]) {

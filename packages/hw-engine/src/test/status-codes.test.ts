@@ -1,4 +1,11 @@
-import { amdv1, EntryType, WalkResult } from "@smashlab/pagetable";
+import {
+  amdv1,
+  EntryType,
+  IommuProt,
+  IoPageTable,
+  pageSizeBitmap,
+  WalkResult,
+} from "@smashlab/pagetable";
 import { PgLevel, RmpPageSize, rmpMakePrivate, rmpMakeShared } from "@smashlab/rmp";
 import { describe, expect, test } from "vitest";
 import {
@@ -13,15 +20,22 @@ import {
   TmpmReg,
   TmpmStatus,
 } from "../index.js";
-import { ASID, GPA, HPA, K4, M2, type Machine, machine } from "../test-support/machine.js";
+import { ASID, G1, GPA, HPA, K4, M2, type Machine, machine } from "../test-support/machine.js";
 
 /** A valid PSMASH_IO command page for region `r`, its PTE page built and mapped for the engine. */
 function psmashPage(m: Machine, r = 2) {
-  const src = HPA + r * M2;
+  return psmashPageAt(m, m.domain, GPA + r * M2, HPA + r * M2);
+}
+
+/**
+ * A PSMASH_IO command page naming the IO leaf that maps `gpa` in `domain` (whatever
+ * its size) and the 2M source `src`, with 512 PTEs from `src` pre-initialised.
+ */
+function psmashPageAt(m: Machine, domain: IoPageTable, gpa: number, src: number) {
   const w = new WalkResult();
-  expect(m.domain.lookup(GPA + r * M2, w)).toBe(true);
+  expect(domain.lookup(gpa, w)).toBe(true);
   const pdePa = w.leafTablePa + 8 * w.leafIndex;
-  const ptePa = m.domain.allocTable();
+  const ptePa = domain.allocTable();
   const attrs = new Uint32Array(2);
   amdv1.attrFromEntry(m.tables.words(w.leafTablePa), w.leafIndex, attrs);
   amdv1.installLeafRun(m.tables.words(ptePa), 0, 512, 0, src, 12, attrs);
@@ -33,6 +47,25 @@ function psmashPage(m: Machine, r = 2) {
   m.host.write64(list + PsmashIoPage.SRC_HPMD_PADDR, pdePa);
   m.host.write64(list + PsmashIoPage.GCTX_PADDR, m.gctx.pa);
   return { list, src, ptePa, pdePa, pdeTablePa: w.leafTablePa };
+}
+
+/**
+ * A guest region mapped by a 1G IO leaf (level 2) in a domain of its own, bound
+ * to the guest like the machine's; the RMP entry of the 2M region at `src` is the
+ * guest's private 2M entry.
+ */
+function oneGigLeaf(m: Machine, regionInside = 0) {
+  const hpa = 128 * G1;
+  const gpa = 8 * G1;
+  const big = new IoPageTable({ format: "amdv1", memory: m.tables });
+  big.mapRange(gpa, hpa, G1, IommuProt.READ | IommuProt.WRITE);
+  m.firmware.bindIoPageTable(ASID, big);
+  const src = hpa + regionInside * M2;
+  const g = gpa + regionInside * M2;
+  expect(rmpMakePrivate(m.rmp, src / K4, g, PgLevel.PG_LEVEL_2M, ASID, false)).toBe(0);
+  const w = new WalkResult();
+  expect(big.lookup(g, w) && w.leafLg2).toBe(30);
+  return { big, page: psmashPageAt(m, big, g, src) };
 }
 
 /** A valid PUNSMASH_IO command page for a region first smashed through the driver. */
@@ -119,6 +152,26 @@ const rows: Row[] = [
       const p = psmashPage(m);
       expect(m.rmp.psmash(p.src)).toBe(0);
       return run(m, TmpmCommand.PSMASH_IO, p.list);
+    },
+  },
+  {
+    status: TmpmStatus.INVALID_PAGE_SIZE,
+    cause: "the IO leaf named is a 1G leaf at level 2 (its bits alone read as a 2M leaf: H4)",
+    act: (m) => run(m, TmpmCommand.PSMASH_IO, oneGigLeaf(m).page.list),
+  },
+  {
+    status: TmpmStatus.INVALID_PAGE_SIZE,
+    cause:
+      "PUNSMASH_IO naming the level-2 entry above the region (and its level-1 table as the PTE page)",
+    act: (m) => {
+      const p = punsmashPage(m);
+      const pde = m.domain.locateEntry(GPA + 2 * M2, 1)!;
+      const above = m.domain.locateEntry(GPA + 2 * M2, 2)!;
+      m.engine.mapForEngine(above.tablePa);
+      m.engine.mapForEngine(pde.tablePa);
+      m.host.write64(p.list + PunsmashIoPage.HPTE_PADDR, pde.tablePa);
+      m.host.write64(p.list + PunsmashIoPage.DST_HPMD_PADDR, above.tablePa + 8 * above.index);
+      return run(m, TmpmCommand.PUNSMASH_IO, p.list);
     },
   },
   {
@@ -388,5 +441,61 @@ describe("the ring's error interrupts", () => {
     expect(run(m, TmpmCommand.PSMASH_IO, p.list)).toBe(TmpmStatus.SUCCESS);
     expect(m.host.read32(p.list + PsmashIoPage.GCTX_PADDR) & 0xff).toBe(TmpmStatus.SUCCESS);
     expect(m.domain.locateEntry(GPA + 2 * M2, 1)?.type).toBe(EntryType.TABLE);
+  });
+});
+
+describe("the leaf PSMASH_IO replaces must be a 2M leaf (AMD v1: its level, not its bits, says so)", () => {
+  test("a 1G leaf at level 2, named for the 2M region at its start or inside it: INVALID_PAGE_SIZE, nothing changes", () => {
+    for (const inside of [0, 3]) {
+      const m = machine(1);
+      const { big, page } = oneGigLeaf(m, inside);
+      const fp = big.fingerprint();
+      const rmp = m.rmp.fingerprint();
+      expect(statusName(run(m, TmpmCommand.PSMASH_IO, page.list))).toBe("INVALID_PAGE_SIZE");
+      expect(big.fingerprint()).toBe(fp);
+      expect(m.rmp.fingerprint()).toBe(rmp);
+      // The driver gets the same refusal from the engine when it does not cut first...
+      big.freeTable(page.ptePa);
+      // ...and with its default it cuts the 1G leaf to 2M first, then the engine takes it.
+      expect(m.driver.psmashIo(m.gctx, big, page.src).cutFirst).toBe(true);
+      expect(m.rmp.levelOf(page.src)).toBe(RmpPageSize.SIZE_4K);
+    }
+  });
+
+  test("a contiguous run (a 4M leaf: two level-1 items with NL=7): INVALID_PAGE_SIZE", () => {
+    const m = machine(1);
+    const hpa = 128 * G1;
+    const gpa = 8 * G1;
+    const run4m = new IoPageTable({
+      format: "amdv1",
+      memory: m.tables,
+      pgsizeBitmap: pageSizeBitmap(K4, M2, 2 * M2),
+    });
+    run4m.mapRange(gpa, hpa, 2 * M2, IommuProt.READ | IommuProt.WRITE);
+    m.firmware.bindIoPageTable(ASID, run4m);
+    expect(rmpMakePrivate(m.rmp, hpa / K4, gpa, PgLevel.PG_LEVEL_2M, ASID, false)).toBe(0);
+    const w = new WalkResult();
+    expect(run4m.lookup(gpa, w) && w.leafLg2).toBe(22);
+    const page = psmashPageAt(m, run4m, gpa, hpa);
+    const fp = run4m.fingerprint();
+    expect(statusName(run(m, TmpmCommand.PSMASH_IO, page.list))).toBe("INVALID_PAGE_SIZE");
+    expect(run4m.fingerprint()).toBe(fp);
+  });
+
+  test("a 2M leaf of a table the guest is not bound to (no walk of the guest's tables meets it): ADDRESSES_MISMATCH", () => {
+    const m = machine(1);
+    const hpa = 128 * G1;
+    const gpa = 8 * G1;
+    const stray = new IoPageTable({
+      format: "amdv1",
+      memory: m.tables,
+      pgsizeBitmap: pageSizeBitmap(K4, M2),
+    });
+    stray.mapRange(gpa, hpa, M2, IommuProt.READ | IommuProt.WRITE);
+    expect(rmpMakePrivate(m.rmp, hpa / K4, gpa, PgLevel.PG_LEVEL_2M, ASID, false)).toBe(0);
+    const page = psmashPageAt(m, stray, gpa, hpa);
+    expect(statusName(run(m, TmpmCommand.PSMASH_IO, page.list))).toBe("ADDRESSES_MISMATCH");
+    m.firmware.bindIoPageTable(ASID, stray);
+    expect(statusName(run(m, TmpmCommand.PSMASH_IO, page.list))).toBe("SUCCESS");
   });
 });
