@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+export { LIST_NEXT_OFFSET } from "./commands/command-list.js";
 export type { PsmashIoPlan } from "./commands/psmash-io.js";
 export type { PunsmashIoPlan } from "./commands/punsmash-io.js";
 export {

@@ -1,12 +1,14 @@
 import type { TableMemory } from "@smashlab/pagetable";
 import { type Rmp, RmpPageSize } from "@smashlab/rmp";
+import { commandListPages } from "../commands/command-list.js";
 import type { CommandContext } from "../commands/context.js";
-import { applyPsmashIo, type PsmashIoPlan, validatePsmashIo } from "../commands/psmash-io.js";
 import {
-  applyPunsmashIo,
-  type PunsmashIoPlan,
-  validatePunsmashIo,
-} from "../commands/punsmash-io.js";
+  applyRegionPages,
+  type RegionPage,
+  type RegionPlan,
+  validateRegionPages,
+  writePageStatus,
+} from "../commands/region-pages.js";
 import { fail } from "../errors.js";
 import type { HostMemory } from "../memory/host-memory.js";
 import {
@@ -69,6 +71,13 @@ export interface TmpmEngineOptions {
   capabilities?: { psmashIo?: boolean; punsmashIo?: boolean; reload?: boolean };
   /** SNP is enabled: the ring page must be 2M aligned and HV-Fixed (the driver arranges it). Default true. */
   snp?: boolean;
+  /**
+   * How many 2M regions the engine can hold at once (RMP entries in use, DMA to
+   * them stalled): the pages one PSMASH_IO / PUNSMASH_IO list may have. A longer
+   * list is RESOURCE_NOT_AVAILABLE. Default 16, an assumption: no source gives
+   * the engine's limit.
+   */
+  holdSlots?: number;
 }
 
 /** Something the engine did, for a simulated IOMMU or a trace. */
@@ -95,19 +104,26 @@ interface InFlight {
   command: number;
   startAt: number;
   doneAt: number;
-  plan: PsmashIoPlan | PunsmashIoPlan | null;
+  /** The status decided when it started; 0 while some page still has a plan to apply. */
   status: number;
   listPa: number;
+  /** PSMASH_IO / PUNSMASH_IO whose list was read: its pages. */
+  pages: RegionPage[] | null;
+  /** The DMA stall windows of its held regions. */
+  windows: StallWindow[];
 }
+
+const NO_WINDOWS: StallWindow[] = [];
 
 /**
  * AMD's TMPM engine ("Tiered Memory Page Migration", spec 58151 rev 0.51): a
  * firmware-driven engine behind the IOMMU with a mailbox of eight registers and
- * a one-page ring of 256 commands. Modelled: the registers and their bits, the
+ * a one-page ring of 256 entries. Modelled: the registers and their bits, the
  * init/pause/drain/shutdown protocol, the ring, GET_CAPABILITIES, NOOP,
  * PSMASH_IO (replace a 2M IO leaf by a table of 512 PTEs and PSMASH its RMP
  * entry at the same instant, DMA to the region stalled) and PUNSMASH_IO (our
- * inference: the reverse).
+ * inference: the reverse), each over a list of one page or, our inference, of
+ * several linked pages (one region each, each page with its own status).
  *
  * While a PSMASH_IO or PUNSMASH_IO runs the engine holds the region's RMP
  * entries: a concurrent RMPUPDATE or PSMASH there fails with FAIL_INUSE.
@@ -122,6 +138,8 @@ export class TmpmEngine {
   readonly timed: boolean;
   readonly engineFlushesIotlb: boolean;
   readonly snp: boolean;
+  /** Regions the engine can hold at once ({@link TmpmEngineOptions.holdSlots}). */
+  readonly holdSlots: number;
   private readonly support: number;
   /** The clock when the engine may move it (a ManualClock), else null. */
   private readonly movable: ManualClock | null;
@@ -151,6 +169,9 @@ export class TmpmEngine {
     this.timed = options.completion === "timed";
     this.engineFlushesIotlb = options.engineFlushesIotlb ?? true;
     this.snp = options.snp ?? true;
+    this.holdSlots = options.holdSlots ?? 16;
+    if (!Number.isInteger(this.holdSlots) || this.holdSlots < 1)
+      fail("EINVAL", "holdSlots", options.holdSlots, "must be an integer >= 1");
     this.movable =
       typeof (this.clock as ManualClock).advance === "function"
         ? (this.clock as ManualClock)
@@ -254,9 +275,10 @@ export class TmpmEngine {
         command: cmdId(cmd),
         startAt: -1,
         doneAt: -1,
-        plan: null,
         status: 0,
         listPa: this.host.read64(this.entryPa(slot)),
+        pages: null,
+        windows: NO_WINDOWS,
       });
     }
     this.head = newHead;
@@ -330,21 +352,29 @@ export class TmpmEngine {
     f.startAt = at;
     const entry = this.entryPa(f.slot);
     const cmd = this.host.read32(entry + 8);
-    f.status = this.check(f, cmd);
-    f.doneAt = at + this.duration(f.command, f.status);
+    const held: RegionPlan[] = [];
+    f.status = this.check(f, cmd, held);
+    f.doneAt = at + this.duration(f.command, f.status, held.length);
     this.busyUntil = f.doneAt;
-    if (f.plan !== null) {
-      const p = f.plan;
-      // The engine holds the region's RMP entries and stalls DMA to it meanwhile.
-      this.rmp.markInUse(p.src, RmpPageSize.SIZE_2M, true);
-      const w: StallWindow = { spa: p.src, gpa: p.gpa, length: 2 ** 21, from: at, until: f.doneAt };
-      this.stalls.push(w);
-      this.emit({ kind: "stall", ...w });
-    }
+    if (held.length === 0) return;
+    // DMA to each held region stalls until the command completes.
+    f.windows = held.map((p) => ({
+      spa: p.src,
+      gpa: p.gpa,
+      length: 2 ** 21,
+      from: at,
+      until: f.doneAt,
+    }));
+    for (const w of f.windows) this.stalls.push(w);
+    for (const w of f.windows) this.emit({ kind: "stall", ...w });
   }
 
-  /** Validates a command when it starts; returns its status or 0 when a plan was made. */
-  private check(f: InFlight, cmd: number): number {
+  /**
+   * Validates a command when it starts; returns its status, or 0 when some page
+   * of a PSMASH_IO / PUNSMASH_IO list has a plan (each one is pushed on `held`
+   * and its region held from now on).
+   */
+  private check(f: InFlight, cmd: number, held: RegionPlan[]): number {
     const n = ++this.commandsSeen;
     const injected = this.injections.get(n);
     if (injected !== undefined) {
@@ -360,7 +390,11 @@ export class TmpmEngine {
     ) {
       return TmpmStatus.INVALID_COMMAND;
     }
-    if (cmdNumPages(cmd) !== 1) return TmpmStatus.INVALID_NUM_PAGES;
+    // The Linux driver sends GET_CAPABILITIES and PSMASH_IO with a page count of
+    // 0: 0 and 1 both mean the one page at list_paddr.
+    const count = Math.max(1, cmdNumPages(cmd));
+    if (f.command === TmpmCommand.GET_CAPABILITIES && count > 1)
+      return TmpmStatus.INVALID_NUM_PAGES;
     if (f.listPa % 4096 !== 0 || !this.host.owns(f.listPa))
       return TmpmStatus.INVALID_TMPM_LIST_ADDR;
     // The engine reads command lists only from hypervisor-owned pages.
@@ -369,24 +403,34 @@ export class TmpmEngine {
     if (f.command === TmpmCommand.GET_CAPABILITIES) return TmpmStatus.SUCCESS;
     // PSMASH_IO and PUNSMASH_IO act on the RMP: meaningless unless SNP is enabled.
     if (!this.snp) return TmpmStatus.INVALID_PLATFORM_STATE;
-    const plan =
-      f.command === TmpmCommand.PSMASH_IO
-        ? validatePsmashIo(this.ctx, f.listPa)
-        : validatePunsmashIo(this.ctx, f.listPa);
-    if (typeof plan === "number") return plan;
-    f.plan = plan;
-    return 0;
+    // Each page holds a region until the command completes: the engine has room for so many.
+    if (count > this.holdSlots) return TmpmStatus.RESOURCE_NOT_AVAILABLE;
+    const pagePas = commandListPages(this.ctx, f.listPa, count);
+    if (typeof pagePas === "number") return pagePas;
+    f.pages = validateRegionPages(
+      this.ctx,
+      f.command === TmpmCommand.PSMASH_IO,
+      pagePas,
+      (plan) => {
+        // The engine holds the region's RMP entries from now on (FAIL_INUSE for others).
+        this.rmp.markInUse(plan.src, RmpPageSize.SIZE_2M, true);
+        held.push(plan);
+      },
+    );
+    if (held.length > 0) return 0;
+    return f.pages[0]!.status;
   }
 
-  private duration(command: number, status: number): number {
+  private duration(command: number, status: number, regions: number): number {
     if (status !== 0 && status !== TmpmStatus.SUCCESS) return this.costs.noopNs;
     switch (command) {
       case TmpmCommand.GET_CAPABILITIES:
         return this.costs.getCapabilitiesNs;
+      // The engine works region by region.
       case TmpmCommand.PSMASH_IO:
-        return this.costs.psmashIoNs;
+        return this.costs.psmashIoNs * regions;
       case TmpmCommand.PUNSMASH_IO:
-        return this.costs.punsmashIoNs;
+        return this.costs.punsmashIoNs * regions;
       default:
         return this.costs.noopNs;
     }
@@ -395,15 +439,14 @@ export class TmpmEngine {
   private complete(f: InFlight): void {
     this.reach(f.doneAt);
     let status = f.status;
-    if (f.plan !== null) {
-      this.rmp.markInUse(f.plan.src, RmpPageSize.SIZE_2M, false);
-      this.stalls = this.stalls.filter((w) => w.spa !== f.plan!.src || w.from !== f.startAt);
-      status =
-        f.command === TmpmCommand.PSMASH_IO
-          ? applyPsmashIo(this.ctx, f.plan as PsmashIoPlan)
-          : applyPunsmashIo(this.ctx, f.plan as PunsmashIoPlan);
-      if (status === TmpmStatus.SUCCESS && this.engineFlushesIotlb) {
-        this.emit({ kind: "iotlb-flush", iova: f.plan.gpa, length: 2 ** 21, at: f.doneAt });
+    if (f.pages !== null && status === 0) {
+      this.release(f);
+      status = applyRegionPages(this.ctx, f.command === TmpmCommand.PSMASH_IO, f.pages);
+      if (this.engineFlushesIotlb) {
+        for (const p of f.pages) {
+          if (p.plan === null || p.status !== TmpmStatus.SUCCESS) continue;
+          this.emit({ kind: "iotlb-flush", iova: p.plan.gpa, length: 2 ** 21, at: f.doneAt });
+        }
       }
     } else if (f.command === TmpmCommand.GET_CAPABILITIES && status === TmpmStatus.SUCCESS) {
       this.host.write32(f.listPa + CapabilitiesPage.CAP_REG, 1);
@@ -414,18 +457,23 @@ export class TmpmEngine {
     this.finish(f, status, true);
   }
 
+  /** Lets go of a command's held regions and their stall windows. */
+  private release(f: InFlight): void {
+    if (f.pages === null) return;
+    for (const p of f.pages) {
+      if (p.plan !== null) this.rmp.markInUse(p.plan.src, RmpPageSize.SIZE_2M, false);
+    }
+    if (f.windows.length > 0) this.stalls = this.stalls.filter((w) => !f.windows.includes(w));
+  }
+
   private finish(f: InFlight, status: number, advanceTail: boolean): void {
-    if (f.plan !== null && status === TmpmStatus.MEM_ABORTED) {
-      this.rmp.markInUse(f.plan.src, RmpPageSize.SIZE_2M, false);
+    if (status === TmpmStatus.MEM_ABORTED && f.pages !== null) {
+      // Aborted before it could run: its planned pages did nothing.
+      this.release(f);
+      for (const p of f.pages) if (p.plan !== null) p.status = status;
     }
-    // The PSMASH_IO page's gctx qword returns the status too.
-    if (
-      f.plan !== null &&
-      (f.command === TmpmCommand.PSMASH_IO || f.command === TmpmCommand.PUNSMASH_IO)
-    ) {
-      const gctxQword = f.listPa + 24;
-      this.host.write32(gctxQword, (this.host.read32(gctxQword) & ~0xfff) | (status & 0xff));
-    }
+    // Each PSMASH_IO / PUNSMASH_IO page's gctx qword returns that page's status.
+    if (f.pages !== null) for (const p of f.pages) writePageStatus(this.ctx, p);
     this.host.write32(this.entryPa(f.slot) + 12, status & 0xff);
     if (advanceTail) this.regs[TmpmReg.RBTAIL] = (f.slot + 1) % RING_ENTRIES;
     this.emit({
@@ -493,7 +541,12 @@ export class TmpmEngine {
     this.mapped.delete(Math.floor(pa / 4096));
   }
 
-  /** Marks a page poisoned (an uncorrectable memory error): a command touching it returns MEM_POISONED. */
+  /**
+   * Marks a page poisoned (an uncorrectable memory error). A command that finds
+   * it poisoned when it starts returns MEM_POISONED; one that was already running
+   * (it validated the page, then the error hit) returns HW_MEM_ERR when it
+   * touches the page again to complete, and changes nothing there.
+   */
   poison(pa: number, poisoned = true): void {
     if (poisoned) this.poisoned.add(Math.floor(pa / 4096));
     else this.poisoned.delete(Math.floor(pa / 4096));
@@ -501,9 +554,9 @@ export class TmpmEngine {
 
   /**
    * Firmware fault injection: the `n`-th command from now (1-based) finishes with
-   * `status` and changes nothing — how the firmware reports HW_MEM_ERR,
-   * PARTIAL_SUCCESS, VERSION_ERROR, INVALID_NEXT, RESOURCE_NOT_AVAILABLE and the
-   * like, whose causes lie inside the firmware.
+   * `status` and changes nothing. Every status but one has a modelled cause (see
+   * the README); this is for VERSION_ERROR, whose cause the sources do not give,
+   * and for testing how a caller handles any status at any command.
    */
   injectStatus(n: number, status: number): void {
     if (!Number.isInteger(n) || n < 1) fail("EINVAL", "n", n, "must be an integer >= 1");

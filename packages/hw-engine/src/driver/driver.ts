@@ -140,7 +140,7 @@ export class TmpmDriver {
     this.pollUntil(() => (e.readReg(TmpmReg.STATUS) & STATUS_TOGGLE) !== toggle, "init toggle");
     this.pollUntil(() => (e.readReg(TmpmReg.STATUS) & STATUS_DRIVER_INIT) !== 0, "DRIVER_INIT");
     this.up = true;
-    const status = this.run(TmpmCommand.GET_CAPABILITIES, this.capsPa, 1);
+    const status = this.run(TmpmCommand.GET_CAPABILITIES, this.capsPa);
     if (status !== TmpmStatus.SUCCESS) {
       this.shutdown();
       this.commandError("EIO", status, "GET_CAPABILITIES");
@@ -211,8 +211,9 @@ export class TmpmDriver {
     return status;
   }
 
-  private run(command: number, listPa: number, numPages: number): number {
-    return this.wait(this.submit(command, listPa, numPages));
+  /** One single-page command; page count 0, as the TMPM driver's format_rb_entry() calls pass. */
+  private run(command: number, listPa: number): number {
+    return this.wait(this.submit(command, listPa, 0));
   }
 
   private pollUntil(done: () => boolean, what: string, throwOnTimeout = true): void {
@@ -357,7 +358,7 @@ export class TmpmDriver {
     });
     let slot = -1;
     try {
-      slot = this.submit(command, this.cmdPa, 1);
+      slot = this.submit(command, this.cmdPa, 0);
       const status = this.wait(slot);
       for (const pa of pages) e.unmapForEngine(pa);
       return status;

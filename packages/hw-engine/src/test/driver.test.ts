@@ -2,7 +2,7 @@ import { amdv1, IommuProt, IoPageTable, TableMemory, WalkResult } from "@smashla
 import { PgLevel, RmpPageSize, RmpUpdateRet, rmpMakePrivate } from "@smashlab/rmp";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { EngineError, TmpmCommand, TmpmStatus } from "../index.js";
+import { EngineError, RING_ENTRY_BYTES, TmpmCommand, TmpmReg, TmpmStatus } from "../index.js";
 import {
   ASID,
   G1,
@@ -108,6 +108,41 @@ describe("the driver's errnos, each from a real cause", () => {
     expect(m.domain.tablesInUse).toBe(tables);
   });
 
+  test("EIO: the PTE page takes an uncorrectable error while PSMASH_IO runs (HW_MEM_ERR); nothing changes, the PTE page is freed", () => {
+    const m = machine(4);
+    const fp = m.domain.fingerprint();
+    const rmp = m.rmp.fingerprint();
+    const tables = m.domain.tablesInUse;
+    let ptePa = -1;
+    const off = m.engine.on((e) => {
+      if (e.kind !== "stall") return;
+      ptePa = runningPtePage(m);
+      m.engine.poison(ptePa);
+    });
+    let err: EngineError | undefined;
+    try {
+      m.driver.psmashIo(m.gctx, m.domain, HPA);
+    } catch (e) {
+      err = e as EngineError;
+    }
+    off();
+    expect([err?.code, err?.status]).toEqual(["EIO", TmpmStatus.HW_MEM_ERR]);
+    expect(m.domain.fingerprint()).toBe(fp);
+    expect(m.rmp.fingerprint()).toBe(rmp);
+    expect(m.domain.tablesInUse).toBe(tables);
+    // A page still poisoned is refused before the command runs: MEM_POISONED.
+    expect(m.domain.allocTable()).toBe(ptePa); // the freed page comes back first
+    m.domain.freeTable(ptePa);
+    try {
+      m.driver.psmashIo(m.gctx, m.domain, HPA);
+    } catch (e) {
+      err = e as EngineError;
+    }
+    expect(err?.status).toBe(TmpmStatus.MEM_POISONED);
+    m.engine.poison(ptePa, false);
+    m.driver.psmashIo(m.gctx, m.domain, HPA);
+  });
+
   test("EIO on a 25 ms timeout; the late completion still links the PTE page and unmaps it from the engine", () => {
     const m = machine(4, { completion: "timed", costs: { psmashIoNs: 40_000_000 } });
     const before = translations(m);
@@ -133,8 +168,15 @@ function typedError(fn: () => unknown): unknown[] {
 }
 
 describe("bad input: typed errors naming the argument", () => {
-  test("a binding with a bad ASID or no table root: EINVAL naming each", () => {
+  test("holdSlots below 1 or not an integer, and a binding with a bad ASID or no table root: EINVAL naming each", () => {
     const m = machine(1);
+    for (const holdSlots of [0, -1, 1.5, Number.NaN]) {
+      expect(typedError(() => machine(1, { holdSlots }))).toEqual([
+        "EINVAL",
+        "holdSlots",
+        holdSlots,
+      ]);
+    }
     for (const asid of [0, 1024, 2.5]) {
       expect(typedError(() => m.firmware.bindIoPageTable(asid, m.domain))).toEqual([
         "EINVAL",
@@ -369,4 +411,12 @@ function sizeClassesMatch(m: Machine): void {
     if (ioClass !== m.rmp.levelOf(HPA + i * K4)) bad.push(i);
   }
   expect(bad).toEqual([]);
+}
+
+/** The PTE page of the PSMASH_IO the engine is running (its command page names it). */
+function runningPtePage(m: Machine): number {
+  const ring = m.engine.ringPa;
+  const tail = m.engine.readReg(TmpmReg.RBTAIL) & 0xffff;
+  const cmdPa = m.host.read64(ring + tail * RING_ENTRY_BYTES);
+  return m.host.read64(cmdPa + 8);
 }

@@ -10,6 +10,7 @@ import { PgLevel, RmpPageSize, rmpMakePrivate, rmpMakeShared } from "@smashlab/r
 import { describe, expect, test } from "vitest";
 import {
   cmdWord,
+  LIST_NEXT_OFFSET,
   PsmashIoPage,
   PunsmashIoPage,
   RING_ENTRY_BYTES,
@@ -17,6 +18,7 @@ import {
   STATUS_WPTR_ERR,
   statusName,
   TmpmCommand,
+  type TmpmEngineOptions,
   TmpmReg,
   TmpmStatus,
 } from "../index.js";
@@ -47,6 +49,18 @@ function psmashPageAt(m: Machine, domain: IoPageTable, gpa: number, src: number)
   m.host.write64(list + PsmashIoPage.SRC_HPMD_PADDR, pdePa);
   m.host.write64(list + PsmashIoPage.GCTX_PADDR, m.gctx.pa);
   return { list, src, ptePa, pdePa, pdeTablePa: w.leafTablePa };
+}
+
+/** Links command pages into one list: each page's next pointer names the following page. */
+function link(m: Machine, ...pages: number[]): number {
+  for (let k = 0; k + 1 < pages.length; k++)
+    m.host.write64(pages[k]! + LIST_NEXT_OFFSET, pages[k + 1]!);
+  return pages[0]!;
+}
+
+/** The status a command page's gctx qword returned (bits 7:0). */
+function pageStatus(m: Machine, list: number): number {
+  return m.host.read32(list + PsmashIoPage.GCTX_PADDR) & 0xff;
 }
 
 /**
@@ -100,6 +114,8 @@ interface Row {
   status: number;
   cause: string;
   act: (m: Machine) => number;
+  /** How the engine is built, when not the default. */
+  engine?: Partial<TmpmEngineOptions>;
 }
 
 const rows: Row[] = [
@@ -109,8 +125,14 @@ const rows: Row[] = [
     act: (m) => run(m, TmpmCommand.PSMASH_IO, psmashPage(m).list),
   },
   {
+    status: TmpmStatus.SUCCESS,
+    cause: "a valid PSMASH_IO with page count 0, as the Linux driver's format_rb_entry() sends it",
+    act: (m) => run(m, TmpmCommand.PSMASH_IO, psmashPage(m).list, 0),
+  },
+  {
     status: TmpmStatus.INVALID_PLATFORM_STATE,
     cause: "PSMASH_IO on a platform without SNP",
+    engine: { snp: false },
     act: (m) => run(m, TmpmCommand.PSMASH_IO, psmashPage(m).list),
   },
   {
@@ -124,8 +146,13 @@ const rows: Row[] = [
   },
   {
     status: TmpmStatus.INVALID_NUM_PAGES,
-    cause: "a PSMASH_IO list of 2 pages",
+    cause: "a PSMASH_IO list of 2 pages whose first page links to none (next = 0)",
     act: (m) => run(m, TmpmCommand.PSMASH_IO, psmashPage(m).list, 2),
+  },
+  {
+    status: TmpmStatus.INVALID_NUM_PAGES,
+    cause: "GET_CAPABILITIES over 2 pages (its result is one page)",
+    act: (m) => run(m, TmpmCommand.GET_CAPABILITIES, m.host.alloc(), 2),
   },
   {
     status: TmpmStatus.MEM_POISONED,
@@ -243,6 +270,7 @@ const rows: Row[] = [
   {
     status: TmpmStatus.INVALID_COMMAND,
     cause: "PUNSMASH_IO on an engine without the capability",
+    engine: { capabilities: { punsmashIo: false } },
     act: (m) => run(m, TmpmCommand.PUNSMASH_IO, m.host.alloc()),
   },
   {
@@ -348,39 +376,108 @@ const rows: Row[] = [
     },
   },
   {
+    status: TmpmStatus.INVALID_NEXT,
+    cause: "a two-page list whose first page links to an address outside host memory",
+    act: (m) => {
+      const p = psmashPage(m);
+      m.host.write64(p.list + LIST_NEXT_OFFSET, 0x1000);
+      return run(m, TmpmCommand.PSMASH_IO, p.list, 2);
+    },
+  },
+  {
+    status: TmpmStatus.INVALID_NEXT,
+    cause: "a three-page list whose second page links back to the first (a loop)",
+    act: (m) => {
+      const a = psmashPage(m, 2);
+      const b = psmashPage(m, 3);
+      link(m, a.list, b.list, a.list);
+      return run(m, TmpmCommand.PSMASH_IO, a.list, 3);
+    },
+  },
+  {
+    status: TmpmStatus.RESOURCE_NOT_AVAILABLE,
+    cause: "a valid list of 3 regions on an engine that can hold 2 at once",
+    engine: { holdSlots: 2 },
+    act: (m) => {
+      const list = link(m, psmashPage(m, 2).list, psmashPage(m, 3).list, psmashPage(m, 4).list);
+      const status = run(m, TmpmCommand.PSMASH_IO, list, 3);
+      for (const r of [2, 3, 4]) expect(m.rmp.isBusy(HPA + r * M2, 1, "psmash")).toBe(false);
+      return status;
+    },
+  },
+  {
+    status: TmpmStatus.PARTIAL_SUCCESS,
+    cause: "a two-page list whose second region's RMP entry is already 4K: the first splits",
+    act: (m) => {
+      const a = psmashPage(m, 2);
+      const b = psmashPage(m, 3);
+      expect(m.rmp.psmash(b.src)).toBe(0);
+      const status = m.driver.wait(
+        m.driver.submit(TmpmCommand.PSMASH_IO, link(m, a.list, b.list), 2),
+      );
+      // Each page's gctx qword says which part succeeded.
+      expect([pageStatus(m, a.list), pageStatus(m, b.list)]).toEqual([
+        TmpmStatus.SUCCESS,
+        TmpmStatus.INVALID_PAGE_SIZE,
+      ]);
+      expect(m.domain.locateEntry(GPA + 2 * M2, 1)?.type).toBe(EntryType.TABLE);
+      expect(m.rmp.levelOf(a.src)).toBe(RmpPageSize.SIZE_4K);
+      expect(m.domain.locateEntry(GPA + 3 * M2, 1)?.type).toBe(EntryType.OA);
+      return status;
+    },
+  },
+  {
+    status: TmpmStatus.HW_MEM_ERR,
+    cause: "the PTE page takes an uncorrectable error while the command runs (after validation)",
+    act: (m) => {
+      const p = psmashPage(m);
+      const off = m.engine.on((e) => {
+        if (e.kind === "stall") m.engine.poison(p.ptePa);
+      });
+      const status = run(m, TmpmCommand.PSMASH_IO, p.list);
+      off();
+      expect(m.rmp.isBusy(p.src, RmpPageSize.SIZE_2M, "psmash")).toBe(false);
+      return status;
+    },
+  },
+  {
+    status: TmpmStatus.MEM_ABORTED,
+    cause: "the driver clears INIT while a command waits (timed engine)",
+    engine: { completion: "timed" },
+    act: (m) => {
+      const p = psmashPage(m);
+      const slot = m.driver.submit(TmpmCommand.PSMASH_IO, p.list, 1);
+      m.engine.writeReg(TmpmReg.RBCTL, 0); // shutdown without draining
+      expect(m.rmp.isBusy(p.src, RmpPageSize.SIZE_2M, "psmash")).toBe(false);
+      expect(m.engine.dmaStallUntil(p.src)).toBe(-1);
+      return m.host.read32(m.engine.ringPa + slot * RING_ENTRY_BYTES + 12) & 0xff;
+    },
+  },
+  {
     status: TmpmStatus.SUCCESS,
     cause: "a valid PUNSMASH_IO",
     act: (m) => run(m, TmpmCommand.PUNSMASH_IO, punsmashPage(m).list),
   },
 ];
 
-/** Firmware-internal causes: injected, as the firmware would report them. */
-const injected = [
-  TmpmStatus.MEM_ABORTED,
-  TmpmStatus.VERSION_ERROR,
-  TmpmStatus.INVALID_NEXT,
-  TmpmStatus.PARTIAL_SUCCESS,
-  TmpmStatus.RESOURCE_NOT_AVAILABLE,
-  TmpmStatus.HW_MEM_ERR,
-];
-
-function machineFor(row: Row): Machine {
-  if (row.status === TmpmStatus.INVALID_PLATFORM_STATE) return machine(8, { snp: false });
-  if (row.cause.includes("without the capability"))
-    return machine(8, { capabilities: { punsmashIo: false } });
-  return machine(8);
-}
+/**
+ * Status codes for which the sources give no cause the model could have: only
+ * injection reaches them (see the README). VERSION_ERROR: nothing the host
+ * hands the engine carries a version (the ring entry's command word, the four
+ * qwords of PSMASH_IO); versions are only reported, by GET_CAPABILITIES.
+ */
+const noCauseInSources: readonly number[] = [TmpmStatus.VERSION_ERROR];
 
 describe("every status code from a real cause", () => {
   for (const row of rows) {
     test(`${statusName(row.status)}: ${row.cause}`, () => {
-      const m = machineFor(row);
+      const m = machine(8, row.engine ?? {});
       expect(statusName(row.act(m))).toBe(statusName(row.status));
     });
   }
 
-  for (const status of injected) {
-    test(`${statusName(status)}: a firmware-internal failure, injected; nothing changes`, () => {
+  for (const status of noCauseInSources) {
+    test(`${statusName(status)}: no cause in the sources, so injected; nothing changes`, () => {
       const m = machine(8);
       const p = psmashPage(m);
       const fp = m.domain.fingerprint();
@@ -392,55 +489,55 @@ describe("every status code from a real cause", () => {
     });
   }
 
-  test("MEM_ABORTED from a real cause too: the driver clears INIT while a command waits (timed engine)", () => {
-    const m = machine(8, { completion: "timed" });
-    const p = psmashPage(m);
-    const slot = m.driver.submit(TmpmCommand.PSMASH_IO, p.list, 1);
-    m.engine.writeReg(TmpmReg.RBCTL, 0); // shutdown without draining
-    expect(m.host.read32(m.engine.ringPa + slot * RING_ENTRY_BYTES + 12) & 0xff).toBe(
-      TmpmStatus.MEM_ABORTED,
-    );
-    expect(m.rmp.isBusy(p.src, RmpPageSize.SIZE_2M, "psmash")).toBe(false);
-  });
-
-  test("the table of causes covers every status code", () => {
-    const covered = new Set([...rows.map((r) => r.status), ...injected]);
-    for (const s of Object.values(TmpmStatus))
-      if (s !== TmpmStatus.PENDING) expect(covered.has(s), statusName(s)).toBe(true);
+  test("the table of causes covers every status code; only VERSION_ERROR lacks a real one", () => {
+    const real = new Set(rows.map((r) => r.status));
+    for (const s of Object.values(TmpmStatus)) {
+      if (s === TmpmStatus.PENDING) continue;
+      expect(real.has(s) !== noCauseInSources.includes(s), statusName(s)).toBe(true);
+    }
+    expect(noCauseInSources.map(statusName)).toEqual(["VERSION_ERROR"]);
   });
 });
 
-describe("the ring's error interrupts", () => {
-  test("a head beyond the ring: WPTR_ERR and RB_ERR; the driver shuts the engine down; later calls fail cleanly", () => {
-    const m = machine(8);
-    m.engine.writeReg(TmpmReg.RBHEAD, 300);
-    const st = m.engine.readReg(TmpmReg.STATUS);
-    expect(st & STATUS_WPTR_ERR).not.toBe(0);
-    expect(st & STATUS_RB_ERR).not.toBe(0);
-    expect(m.driver.isUp).toBe(false);
-    expect(() => m.driver.psmashIo(m.gctx, m.domain, HPA)).toThrow(/ENODEV/);
-    expect(m.rmp.levelOf(HPA)).toBe(RmpPageSize.SIZE_2M);
+describe("multi-page lists (our inference: linked pages, one region each)", () => {
+  test("a list as long as the engine's hold slots: every region held and stalled for the whole command, then all split", () => {
+    const m = machine(8, { holdSlots: 2, completion: "timed" });
+    const a = psmashPage(m, 2);
+    const b = psmashPage(m, 3);
+    const slot = m.driver.submit(TmpmCommand.PSMASH_IO, link(m, a.list, b.list), 2);
+    const until = m.engine.dmaStallUntil(a.src);
+    expect(until).toBe(m.clock.now() + 2 * m.engine.costs.psmashIoNs);
+    expect(m.engine.dmaStallUntil(b.src + 7 * K4)).toBe(until);
+    expect(m.engine.dmaStallUntil(HPA + 4 * M2)).toBe(-1);
+    expect(m.rmp.isBusy(b.src, RmpPageSize.SIZE_2M, "psmash")).toBe(true);
+    expect(m.driver.wait(slot)).toBe(TmpmStatus.SUCCESS);
+    expect([pageStatus(m, a.list), pageStatus(m, b.list)]).toEqual([
+      TmpmStatus.SUCCESS,
+      TmpmStatus.SUCCESS,
+    ]);
+    for (const r of [2, 3]) expect(m.rmp.levelOf(HPA + r * M2)).toBe(RmpPageSize.SIZE_4K);
+    expect(m.engine.stallWindows()).toEqual([]);
   });
 
-  test("a corrupt ring (a new entry whose status is not pending): RB_ERR", () => {
+  test("two pages naming one region: the second finds it held by the first (RMP_NOTEXCLUSIVE), the list is PARTIAL_SUCCESS", () => {
     const m = machine(8);
-    const ring = m.engine.ringPa;
-    const slot = 1; // init's GET_CAPABILITIES used slot 0
-    m.host.write64(ring + slot * RING_ENTRY_BYTES, m.host.alloc());
-    m.host.write32(ring + slot * RING_ENTRY_BYTES + 8, cmdWord(TmpmCommand.NOOP, 0));
-    m.host.write32(ring + slot * RING_ENTRY_BYTES + 12, 0xf0);
-    m.engine.writeReg(TmpmReg.RBHEAD, slot + 1);
-    expect(m.engine.readReg(TmpmReg.STATUS) & STATUS_RB_ERR).not.toBe(0);
-    expect(m.driver.isUp).toBe(false);
-    expect(() => m.driver.punsmashIo(m.gctx, m.domain, HPA)).toThrow(/ENODEV/);
+    const a = psmashPage(m, 2);
+    const again = m.host.alloc();
+    for (let off = 0; off < 32; off += 4) m.host.write32(again + off, m.host.read32(a.list + off));
+    const status = m.driver.wait(m.driver.submit(TmpmCommand.PSMASH_IO, link(m, a.list, again), 2));
+    expect(statusName(status)).toBe("PARTIAL_SUCCESS");
+    expect(statusName(pageStatus(m, again))).toBe("RMP_NOTEXCLUSIVE");
+    expect(m.rmp.levelOf(a.src)).toBe(RmpPageSize.SIZE_4K);
   });
 
-  test("the PSMASH_IO page's gctx qword returns the status", () => {
+  test("every page refused: the list takes the first page's status and changes nothing", () => {
     const m = machine(8);
-    const p = psmashPage(m);
-    expect(run(m, TmpmCommand.PSMASH_IO, p.list)).toBe(TmpmStatus.SUCCESS);
-    expect(m.host.read32(p.list + PsmashIoPage.GCTX_PADDR) & 0xff).toBe(TmpmStatus.SUCCESS);
-    expect(m.domain.locateEntry(GPA + 2 * M2, 1)?.type).toBe(EntryType.TABLE);
+    const a = psmashPage(m, 2);
+    const b = psmashPage(m, 3);
+    for (const p of [a, b]) expect(m.rmp.psmash(p.src)).toBe(0);
+    expect(statusName(run(m, TmpmCommand.PSMASH_IO, link(m, a.list, b.list), 2))).toBe(
+      "INVALID_PAGE_SIZE",
+    );
   });
 });
 
@@ -496,6 +593,42 @@ describe("the leaf PSMASH_IO replaces must be a 2M leaf (AMD v1: its level, not 
     const page = psmashPageAt(m, stray, gpa, hpa);
     expect(statusName(run(m, TmpmCommand.PSMASH_IO, page.list))).toBe("ADDRESSES_MISMATCH");
     m.firmware.bindIoPageTable(ASID, stray);
+    // The refusal came back in the gctx qword's status bits: clear them to resubmit.
+    m.host.write64(page.list + PsmashIoPage.GCTX_PADDR, m.gctx.pa);
     expect(statusName(run(m, TmpmCommand.PSMASH_IO, page.list))).toBe("SUCCESS");
+  });
+});
+
+describe("the ring's error interrupts", () => {
+  test("a head beyond the ring: WPTR_ERR and RB_ERR; the driver shuts the engine down; later calls fail cleanly", () => {
+    const m = machine(8);
+    m.engine.writeReg(TmpmReg.RBHEAD, 300);
+    const st = m.engine.readReg(TmpmReg.STATUS);
+    expect(st & STATUS_WPTR_ERR).not.toBe(0);
+    expect(st & STATUS_RB_ERR).not.toBe(0);
+    expect(m.driver.isUp).toBe(false);
+    expect(() => m.driver.psmashIo(m.gctx, m.domain, HPA)).toThrow(/ENODEV/);
+    expect(m.rmp.levelOf(HPA)).toBe(RmpPageSize.SIZE_2M);
+  });
+
+  test("a corrupt ring (a new entry whose status is not pending): RB_ERR", () => {
+    const m = machine(8);
+    const ring = m.engine.ringPa;
+    const slot = 1; // init's GET_CAPABILITIES used slot 0
+    m.host.write64(ring + slot * RING_ENTRY_BYTES, m.host.alloc());
+    m.host.write32(ring + slot * RING_ENTRY_BYTES + 8, cmdWord(TmpmCommand.NOOP, 0));
+    m.host.write32(ring + slot * RING_ENTRY_BYTES + 12, 0xf0);
+    m.engine.writeReg(TmpmReg.RBHEAD, slot + 1);
+    expect(m.engine.readReg(TmpmReg.STATUS) & STATUS_RB_ERR).not.toBe(0);
+    expect(m.driver.isUp).toBe(false);
+    expect(() => m.driver.punsmashIo(m.gctx, m.domain, HPA)).toThrow(/ENODEV/);
+  });
+
+  test("the PSMASH_IO page's gctx qword returns the status", () => {
+    const m = machine(8);
+    const p = psmashPage(m);
+    expect(run(m, TmpmCommand.PSMASH_IO, p.list)).toBe(TmpmStatus.SUCCESS);
+    expect(m.host.read32(p.list + PsmashIoPage.GCTX_PADDR) & 0xff).toBe(TmpmStatus.SUCCESS);
+    expect(m.domain.locateEntry(GPA + 2 * M2, 1)?.type).toBe(EntryType.TABLE);
   });
 });
