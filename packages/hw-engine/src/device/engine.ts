@@ -118,7 +118,8 @@ const NO_WINDOWS: StallWindow[] = [];
 /**
  * AMD's TMPM engine ("Tiered Memory Page Migration", spec 58151 rev 0.51): a
  * firmware-driven engine behind the IOMMU with a mailbox of eight registers and
- * a one-page ring of 256 entries. Modelled: the registers and their bits, the
+ * a one-page ring of 256 entries (at most 255 in flight: head == tail is the
+ * empty ring). Modelled: the registers and their bits, the
  * init/pause/drain/shutdown protocol, the ring, GET_CAPABILITIES, NOOP,
  * PSMASH_IO (replace a 2M IO leaf by a table of 512 PTEs and PSMASH its RMP
  * entry at the same instant, DMA to the region stalled) and PUNSMASH_IO (our
@@ -258,6 +259,14 @@ export class TmpmEngine {
     this.regs[TmpmReg.RBHEAD] = raw;
     if (!this.running) return;
     if (raw >>> 16 !== 0 || newHead >= RING_ENTRIES) {
+      this.error(STATUS_WPTR_ERR | STATUS_RB_ERR);
+      return;
+    }
+    // A head that catches up with the tail would make a full ring read as empty
+    // (head == tail is empty: the driver's is_rb_empty), so at most 255 entries
+    // can be in flight; a head written past that is a bad head (our inference).
+    const added = (newHead - this.head + RING_ENTRIES) % RING_ENTRIES;
+    if (added > 0 && this.queue.length + added >= RING_ENTRIES) {
       this.error(STATUS_WPTR_ERR | STATUS_RB_ERR);
       return;
     }

@@ -175,9 +175,14 @@ export class TmpmDriver {
   }
 
   /**
-   * tmpm_submit: one ring entry. EAGAIN when the ring has no space
-   * (CIRC_SPACE of the cached head and RBTAIL: at most 255 entries in flight),
-   * ENODEV when the engine is down. Returns the slot.
+   * submit_rb_entry: one ring entry. EAGAIN when the ring has no space, ENODEV
+   * when the engine is down. Returns the slot.
+   *
+   * The space test is the TMPM driver's: CIRC_SPACE(cached head, RBTAIL,
+   * RB_SIZE = 256), which keeps one slot empty, so at most 255 entries are in
+   * flight and the 256th submit gets EAGAIN. (Issue 5 said 256 then EAGAIN on the
+   * 257th; the driver, and the ring itself, where head == tail is the empty ring,
+   * allow 255.)
    */
   submit(command: number, listPa: number, numPages: number): number {
     const e = this.engine;

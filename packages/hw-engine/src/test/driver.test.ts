@@ -2,7 +2,17 @@ import { amdv1, IommuProt, IoPageTable, TableMemory, WalkResult } from "@smashla
 import { PgLevel, RmpPageSize, RmpUpdateRet, rmpMakePrivate } from "@smashlab/rmp";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { EngineError, RING_ENTRY_BYTES, TmpmCommand, TmpmReg, TmpmStatus } from "../index.js";
+import {
+  cmdWord,
+  EngineError,
+  RING_ENTRIES,
+  RING_ENTRY_BYTES,
+  STATUS_RB_ERR,
+  STATUS_WPTR_ERR,
+  TmpmCommand,
+  TmpmReg,
+  TmpmStatus,
+} from "../index.js";
 import {
   ASID,
   G1,
@@ -223,8 +233,11 @@ describe("bad input: typed errors naming the argument", () => {
   });
 });
 
-describe("the ring", () => {
-  test("255 commands in flight; the next submit gets EAGAIN (CIRC_SPACE keeps one slot empty)", () => {
+describe("the ring: 255 in flight, the 256th submit gets EAGAIN", () => {
+  // Not 256 then EAGAIN on the 257th (issue 5): the TMPM driver's submit_rb_entry()
+  // refuses when !CIRC_SPACE(head, tail, RB_SIZE) with RB_SIZE = BIT(8), and
+  // CIRC_SPACE keeps one slot empty; its is_rb_empty() reads head == tail as empty.
+  test("255 commands in flight; the next submit gets EAGAIN (tmpm.c: CIRC_SPACE of 256 keeps one slot empty)", () => {
     const m = machine(4, { completion: "timed" });
     const list = m.host.alloc();
     for (let i = 0; i < 255; i++) m.driver.submit(TmpmCommand.NOOP, list, 0);
@@ -236,6 +249,27 @@ describe("the ring", () => {
     m.engine.process();
     expect(m.engine.inFlight).toBe(0);
     m.driver.psmashIo(m.gctx, m.domain, HPA);
+  });
+
+  test("the engine agrees: a head written past the 255th entry makes head == tail, the empty ring, so it is a bad head (WPTR_ERR, RB_ERR)", () => {
+    const m = machine(4, { completion: "timed" });
+    const list = m.host.alloc();
+    for (let i = 0; i < 255; i++) m.driver.submit(TmpmCommand.NOOP, list, 0);
+    const tail = m.engine.readReg(TmpmReg.RBTAIL) & 0xffff;
+    const head = (tail + 255) % RING_ENTRIES;
+    // The 256th entry, written by hand past the driver's check.
+    const entry = m.engine.ringPa + head * RING_ENTRY_BYTES;
+    m.host.write64(entry, list);
+    m.host.write32(entry + 8, cmdWord(TmpmCommand.NOOP, 0));
+    m.host.write32(entry + 12, 0);
+    m.engine.writeReg(TmpmReg.RBHEAD, (head + 1) % RING_ENTRIES);
+    expect((head + 1) % RING_ENTRIES).toBe(tail);
+    const st = m.engine.readReg(TmpmReg.STATUS);
+    expect(st & STATUS_WPTR_ERR).not.toBe(0);
+    expect(st & STATUS_RB_ERR).not.toBe(0);
+    expect(m.engine.inFlight).toBe(0); // the queued 255 were aborted
+    expect(m.driver.isUp).toBe(false);
+    expect(errno(() => m.driver.submit(TmpmCommand.NOOP, list, 0))).toBe("ENODEV");
   });
 });
 
