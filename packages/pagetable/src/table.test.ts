@@ -356,6 +356,19 @@ describe("TableMemory", () => {
     expect(mem.attempts).toBe(3);
   });
 
+  test("wordsOfFrameParts finds the page words(pa) finds, from a frame split in 20-bit halves", () => {
+    // A base whose frame number straddles a 2^20 boundary, so the halves carry.
+    const base = (2 ** 20 - 2) * 4096 + 2 ** 40;
+    const mem = new TableMemory({ basePa: base });
+    const pas = [mem.alloc(), mem.alloc(), mem.alloc(), mem.alloc()];
+    for (const pa of pas) {
+      const frame = pa / 4096;
+      const words = mem.wordsOfFrameParts(frame % 2 ** 20, Math.floor(frame / 2 ** 20));
+      expect(words).toBe(mem.words(pa));
+    }
+    expect(new Set(pas.map((pa) => mem.words(pa))).size).toBe(4);
+  });
+
   test("a limit makes allocation fail, and a table's init fails with ENOMEM", () => {
     const mem = new TableMemory({ limitPages: 1 });
     const pt = new IoPageTable({ format: "amdv1", memory: mem });

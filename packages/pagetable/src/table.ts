@@ -2,7 +2,7 @@ import { WalkScratch } from "./algo/args.js";
 import { collectTables } from "./algo/collect.js";
 import { type DirtyRecorder, readAndClearDirty, setDirty } from "./algo/dirty.js";
 import { IotlbGather } from "./algo/gather.js";
-import { mapPages } from "./algo/map.js";
+import { mapOnePage, mapPages } from "./algo/map.js";
 import { collapseRange, cutAt, newReport, type ResizeReport, splitRange } from "./algo/resize.js";
 import type { LiveWriteObserver, PtTable } from "./algo/table-like.js";
 import { translateIova, WalkResult, walkIova } from "./algo/translate.js";
@@ -155,6 +155,8 @@ export class IoPageTable implements PtTable {
   private readonly has4kFastPath: boolean;
   /** Bytes of a level-0 item. */
   private readonly granuleSize: number;
+  /** granuleSize - 1: the low bits a granule-aligned address has clear. */
+  private readonly granuleMask: number;
   /** log2 of the domain's smallest page size. */
   private readonly minPageLg2: number;
   /** @internal */ vaLast = 0;
@@ -291,7 +293,9 @@ export class IoPageTable implements PtTable {
     this.oaLimit = 2 ** this.maxOaLg2;
     this.signExtend = hasFeature(features, PtFeature.SIGN_EXTEND);
     this.has4kFastPath = fmt.granuleLg2 === 12 && sizes[12] === 1;
-    this.granuleSize = 2 ** fmt.granuleLg2;
+    // Small integers, not the doubles `2 **` makes: they are used on every call.
+    this.granuleSize = 1 << fmt.granuleLg2;
+    this.granuleMask = this.granuleSize - 1;
     let minLg2 = 0;
     while (minLg2 < 64 && sizes[minLg2] !== 1) minLg2++;
     this.minPageLg2 = minLg2;
@@ -402,7 +406,8 @@ export class IoPageTable implements PtTable {
       fail("EINVAL", "gather", gather, "must be an IotlbGather");
     if (!gather.isEmpty || gather.freelist.length !== 0) {
       if (!gather.isEmpty) this.driver.flushIotlb?.(gather.start, gather.last, gather.freelist);
-      for (const pa of gather.freelist) this.freeTable(pa);
+      const pages = gather.freelist;
+      for (let k = 0; k < pages.length; k++) this.freeTable(pages[k]!);
     }
     gather.reset();
   }
@@ -445,6 +450,22 @@ export class IoPageTable implements PtTable {
       checkUint("prot", prot);
       if (prot & ~IOMMU_PROT_ALL) fail("EINVAL", "prot", prot, "has unknown IOMMU_* bits");
       checkLength("length", length, iova);
+    }
+    // One 4K page (the IOMMU core's commonest call): when nothing needs refusing,
+    // straight to the single-page walk; anything unusual takes the full path,
+    // which refuses in the kernel's order.
+    if (
+      length === 4096 &&
+      this.has4kFastPath &&
+      (prot & (IommuProt.READ | IommuProt.WRITE)) !== 0 &&
+      paddr < this.oaLimit &&
+      (iova & 0xfff) === 0 &&
+      (paddr & 0xfff) === 0 &&
+      this.fmt.setProt(prot, this.features, this.scratch.attrs) === null
+    ) {
+      const ret = mapOnePage(this, iova, paddr);
+      if (ret) throw this.mapError(ret, iova, paddr);
+      return;
     }
     this.mapChecked(iova, paddr, length, prot, length === 4096);
   }
@@ -514,15 +535,18 @@ export class IoPageTable implements PtTable {
         );
       }
     }
-    const ret = mapPages(this, iova, last, paddr, leafLg2, single);
-    if (ret) {
-      const err =
-        ret === -12
-          ? this.error(ret, "memory", this.mem.inUse, "no table page for the map")
-          : this.error(ret, "iova", iova, "map failed");
-      err.mapped = this.scratch.oa - paddr;
-      throw err;
-    }
+    const ret = single ? mapOnePage(this, iova, paddr) : mapPages(this, iova, last, paddr, leafLg2);
+    if (ret) throw this.mapError(ret, iova, paddr);
+  }
+
+  /** The error of a failed map_pages(), with the bytes it left mapped. */
+  private mapError(ret: number, iova: number, paddr: number): PageTableError {
+    const err =
+      ret === -12
+        ? this.error(ret, "memory", this.mem.inUse, "no table page for the map")
+        : this.error(ret, "iova", iova, "map failed");
+    err.mapped = this.scratch.oa - paddr;
+    return err;
   }
 
   /**
@@ -611,8 +635,9 @@ export class IoPageTable implements PtTable {
       !Number.isSafeInteger(length) ||
       length <= 0 ||
       !Number.isSafeInteger(iova + length - 1) ||
-      lg2Mod(iova, this.fmt.granuleLg2) !== 0 ||
-      lg2Mod(length, this.fmt.granuleLg2) !== 0 ||
+      // Exact low bits: both are safe integers by now.
+      (iova & this.granuleMask) !== 0 ||
+      (length & this.granuleMask) !== 0 ||
       (gather !== undefined && !(gather instanceof IotlbGather))
     ) {
       this.checkLive();
@@ -625,26 +650,31 @@ export class IoPageTable implements PtTable {
     const last = iova + length - 1;
     if (!inRange(this, iova, last)) return 0;
     const s = this.scratch;
-    s.unmapped = length === this.granuleSize ? unmapSinglePage(this, iova) : 0;
-    if (s.unmapped === 0) unmapPages(this, iova, last);
-    const g = gather ?? this.unmapGather;
-    const hasRange = s.unmapped !== 0;
-    if (
-      hasRange &&
-      hasFeature(this.features, PtFeature.FLUSH_RANGE_NO_GAPS) &&
-      g.isDisjoint(iova, s.unmapped)
-    ) {
-      this.iotlbSync(g);
+    let unmapped = length === this.granuleSize ? unmapSinglePage(this, iova) : 0;
+    if (unmapped === 0) {
+      s.unmapped = 0;
+      unmapPages(this, iova, last);
+      unmapped = s.unmapped;
     }
-    // The range that went away, including a large leaf's tail past the request
-    // (CVE-2026-31735, "Fix short gather if the unmap goes into a large mapping").
-    if (hasRange) g.addRange(iova, s.unmapped);
-    if (s.freeList.length !== 0) {
-      for (const pa of s.freeList) g.freelist.push(pa);
-      s.freeList.length = 0;
+    const g = gather ?? this.unmapGather;
+    if (unmapped !== 0) {
+      if (
+        hasFeature(this.features, PtFeature.FLUSH_RANGE_NO_GAPS) &&
+        g.isDisjoint(iova, unmapped)
+      ) {
+        this.iotlbSync(g);
+      }
+      // The range that went away, including a large leaf's tail past the request
+      // (CVE-2026-31735, "Fix short gather if the unmap goes into a large mapping").
+      g.addRange(iova, unmapped);
+    }
+    const freed = s.freeList;
+    if (freed.length !== 0) {
+      for (let k = 0; k < freed.length; k++) g.freelist.push(freed[k]!);
+      freed.length = 0;
     }
     if (gather === undefined) this.iotlbSync(g);
-    return s.unmapped;
+    return unmapped;
   }
 
   /**

@@ -3,6 +3,7 @@ import { EntryType } from "../format/format.js";
 import { indexAt, itemStart } from "../iter/geometry.js";
 import { POW2 } from "../log2.js";
 import { IOMMU_DIRTY_NO_CLEAR } from "../prot.js";
+import { childTable } from "./child-table.js";
 import type { IotlbGather } from "./gather.js";
 import type { PtTable } from "./table-like.js";
 
@@ -58,7 +59,7 @@ function dirtyLevel(
       const itemLast = itemVa + itemSize - 1;
       dirtyLevel(
         pt,
-        pt.mem.words(fmt.tablePa(t, i)),
+        childTable(pt, t, i),
         level - 1,
         cur,
         Math.min(last, itemLast),
@@ -101,7 +102,7 @@ export function setDirty(pt: PtTable, va: number): number {
     const i = indexAt(pt, va, level);
     const type = fmt.load(t, i, level);
     if (type === EntryType.TABLE) {
-      t = pt.mem.words(fmt.tablePa(t, i));
+      t = childTable(pt, t, i);
       continue;
     }
     if (type === EntryType.EMPTY) return -Errno.ENOENT;

@@ -3,16 +3,17 @@ import { hasFeature, PtFeature } from "../features.js";
 import { EntryType } from "../format/format.js";
 import { indexAt, inRange, itemStart } from "../iter/geometry.js";
 import { POW2 } from "../log2.js";
+import { childTable } from "./child-table.js";
 import { collectTables } from "./collect.js";
 import type { PtTable } from "./table-like.js";
 import { increaseTop } from "./top.js";
 
 /**
  * map_pages() over [va, last]: install leaves of one size, `leafLg2` (the caller
- * computed the best page size of the whole range, or 4K for the single-page fast
- * path), from `oa` on. Returns 0 or
- * a negative errno; `pt.scratch.oa` ends at the first byte not mapped, so the
- * caller knows how much was installed (the kernel's *mapped).
+ * computed the best page size of the whole range), from `oa` on. Returns 0 or a
+ * negative errno; `pt.scratch.oa` ends at the first byte not mapped, so the
+ * caller knows how much was installed (the kernel's *mapped). One 4K page goes
+ * through {@link mapOnePage} instead, the kernel's single-page fast path.
  *
  * Like the kernel, a failure leaves the installed prefix in place.
  */
@@ -22,23 +23,21 @@ export function mapPages(
   last: number,
   oa: number,
   leafLg2: number,
-  singlePage: boolean,
 ): number {
   const s = pt.scratch;
   s.oa = oa;
   s.leafLg2 = leafLg2;
-  s.leafLevel = singlePage ? 0 : Math.floor((leafLg2 - pt.fmt.granuleLg2) / 9);
+  s.leafLevel = Math.floor((leafLg2 - pt.fmt.granuleLg2) / 9);
 
-  let ret = checkMapRange(pt, va, last);
-  if (ret) return ret;
+  const ret = checkMapRange(pt, va, last);
+  return ret || mapRange(pt, va, last);
+}
 
-  if (singlePage && !hasFeature(pt.features, PtFeature.DMA_INCOHERENT)) {
-    ret = mapSinglePage(pt, va);
-    if (ret !== -Errno.EAGAIN) return ret;
-  }
-
+/** The walk of map_pages() once the range fits the top, then map's own flush-and-free. */
+function mapRange(pt: PtTable, va: number, last: number): number {
+  const s = pt.scratch;
   const top = pt.topLevel;
-  ret =
+  const ret =
     s.leafLevel === top
       ? mapLeafLevel(pt, pt.topWords, top, va, last)
       : mapTableLevel(pt, pt.topWords, top, va, last);
@@ -61,25 +60,43 @@ function checkMapRange(pt: PtTable, va: number, last: number): number {
 }
 
 /**
- * __map_single_page(): descend through existing tables only; the level-0 item
- * must be empty. Anything else falls back to the full walk (-EAGAIN).
+ * map_pages() of one 4K page at `va` to `oa`, the IOMMU core's commonest call (the
+ * caller checked alignment and that 4K is a page size of a 4K-granule table;
+ * `pt.scratch.attrs` holds the leaf's bits). Like the kernel's
+ * __map_single_page(), it descends through existing tables only and writes an
+ * empty level-0 item; a missing table on the way falls back to the full walk.
+ * Returns 0 or a negative errno, with `pt.scratch.oa` as mapPages() leaves it.
  */
-function mapSinglePage(pt: PtTable, va: number): number {
-  const fmt = pt.fmt;
-  const top = pt.topLevel;
-  let t = pt.topWords;
-  for (let level = top; ; level--) {
-    const i = indexAt(pt, va, level);
-    const type = fmt.load(t, i, level);
-    if (level === 0) {
-      if (type !== EntryType.EMPTY) return -Errno.EADDRINUSE;
-      fmt.installLeaf(t, i, 0, pt.scratch.oa, 12, pt.scratch.attrs);
-      pt.scratch.oa += 4096;
-      return 0;
-    }
-    if (type !== EntryType.TABLE) return -Errno.EAGAIN;
-    t = pt.mem.words(fmt.tablePa(t, i));
+export function mapOnePage(pt: PtTable, va: number, oa: number): number {
+  if (!inRange(pt, va, va + 4095)) {
+    // check_map_range(): the top may have to grow first.
+    const s = pt.scratch;
+    s.oa = oa;
+    s.leafLg2 = 12;
+    s.leafLevel = 0;
+    const ret = checkMapRange(pt, va, va + 4095);
+    if (ret) return ret;
   }
+  if (!hasFeature(pt.features, PtFeature.DMA_INCOHERENT)) {
+    const fmt = pt.fmt;
+    let t = pt.topWords;
+    for (let level = pt.topLevel; ; level--) {
+      const i = indexAt(pt, va, level);
+      const type = fmt.load(t, i, level);
+      if (level === 0) {
+        if (type === EntryType.EMPTY) {
+          fmt.installLeaf(t, i, 0, oa, 12, pt.scratch.attrs);
+          return 0;
+        }
+        pt.scratch.oa = oa;
+        return -Errno.EADDRINUSE;
+      }
+      if (type !== EntryType.TABLE) break;
+      t = childTable(pt, t, i);
+    }
+  }
+  // Not everything is in place (or DMA_INCOHERENT): the full walk.
+  return mapPages(pt, va, va + 4095, oa, 12);
 }
 
 /** __map_range(): levels above the leaf level: descend, allocating tables over holes. */
@@ -100,7 +117,7 @@ function mapTableLevel(
     const type = fmt.load(t, i, level);
     let child: Uint32Array;
     if (type === EntryType.TABLE) {
-      child = pt.mem.words(fmt.tablePa(t, i));
+      child = childTable(pt, t, i);
     } else if (type !== EntryType.EMPTY) {
       return -Errno.EADDRINUSE;
     } else {

@@ -1,6 +1,7 @@
 import { EntryType } from "../format/format.js";
 import { indexAt } from "../iter/geometry.js";
 import { lg2Mod } from "../log2.js";
+import { childTable } from "./child-table.js";
 import type { PtTable } from "./table-like.js";
 
 /**
@@ -81,7 +82,7 @@ export function translateIova(pt: PtTable, va: number): number {
     const i = indexAt(pt, va, level);
     const type = fmt.load(t, i, level);
     if (type === EntryType.TABLE) {
-      t = pt.mem.words(fmt.tablePa(t, i));
+      t = childTable(pt, t, i);
       continue;
     }
     if (type === EntryType.EMPTY) return -1;

@@ -2,6 +2,7 @@ import { Errno } from "../errors.js";
 import { EntryType } from "../format/format.js";
 import { indexAt, itemStart } from "../iter/geometry.js";
 import { lg2Mod, POW2 } from "../log2.js";
+import { childTable } from "./child-table.js";
 import type { PtTable } from "./table-like.js";
 
 /**
@@ -30,15 +31,17 @@ export function unmapPages(pt: PtTable, va: number, last: number): number {
 export function unmapSinglePage(pt: PtTable, va: number): number {
   const fmt = pt.fmt;
   let t = pt.topWords;
-  for (let level = pt.topLevel; level > 0; level--) {
+  for (let level = pt.topLevel; ; level--) {
     const i = indexAt(pt, va, level);
-    if (fmt.load(t, i, level) !== EntryType.TABLE) return 0;
-    t = pt.mem.words(fmt.tablePa(t, i));
+    const type = fmt.load(t, i, level);
+    if (level === 0) {
+      if (type !== EntryType.OA || fmt.numContigLg2(t, i, 0) !== 0) return 0;
+      fmt.clearEntries(t, i, 0);
+      return pt.itemSize[0]!;
+    }
+    if (type !== EntryType.TABLE) return 0;
+    t = childTable(pt, t, i);
   }
-  const i = indexAt(pt, va, 0);
-  if (fmt.load(t, i, 0) !== EntryType.OA || fmt.numContigLg2(t, i, 0) !== 0) return 0;
-  fmt.clearEntries(t, i, 0);
-  return pt.itemSize[0]!;
 }
 
 function unmapLevel(pt: PtTable, t: Uint32Array, level: number, va: number, last: number): number {
@@ -80,12 +83,11 @@ function unmapLevel(pt: PtTable, t: Uint32Array, level: number, va: number, last
       const childVa = Math.max(va, itemVa);
       const itemLast = itemVa + itemSize - 1;
       const fullyCovered = childVa === itemVa && last >= itemLast;
-      const pa = fmt.tablePa(t, i);
-      ret = unmapLevel(pt, pt.mem.words(pa), level - 1, childVa, Math.min(last, itemLast));
+      ret = unmapLevel(pt, childTable(pt, t, i), level - 1, childVa, Math.min(last, itemLast));
       if (ret) break;
       // Only a table the range covers whole is freed; one that merely became empty stays.
       if (fullyCovered) {
-        pt.scratch.freeList.push(pa);
+        pt.scratch.freeList.push(fmt.tablePa(t, i));
         fmt.clearEntries(t, i, 0);
       }
       i++;

@@ -57,6 +57,8 @@ export class AmdV1Format implements PtFormat {
    */
   private readonly toField: number;
   private readonly fromField: number;
+  /** log2 of toField: how far the field sits above the address (0, or 1 for the mock). */
+  private readonly fieldShift: number;
 
   /** `mock`: the AMDV1_IOMMUFD_SELFTEST variant (2 KiB granule, 4 top levels, 56/51-bit). */
   constructor(mock: boolean) {
@@ -67,6 +69,7 @@ export class AmdV1Format implements PtFormat {
     this.maxOaLg2 = mock ? 51 : 52;
     this.toField = 2 ** (12 - this.granuleLg2);
     this.fromField = 2 ** (this.granuleLg2 - 12);
+    this.fieldShift = 12 - this.granuleLg2;
     const cut = featureMask(PtFeature.OA_SIZE_CHANGE, PtFeature.OA_TABLE_XCHG);
     // iommu_amdv1.c builds FULL_VA, DYNAMIC_TOP, FLUSH_RANGE(_NO_GAPS),
     // ENCRYPT_TABLES and FORCE_COHERENCE, forcing DYNAMIC_TOP and the last two
@@ -145,6 +148,17 @@ export class AmdV1Format implements PtFormat {
     return readAddr(t, i) * this.fromField;
   }
 
+  tableFrameLo(t: Uint32Array, i: number): number {
+    // The field's bits above the frame's, in the low word (and for the mock, one
+    // bit of the high word).
+    const sh = this.fieldShift;
+    return ((t[2 * i]! >>> (12 + sh)) | (t[2 * i + 1]! << (20 - sh))) & 0xfffff;
+  }
+
+  tableFrameHi(t: Uint32Array, i: number): number {
+    return (t[2 * i + 1]! & 0xfffff) >>> this.fieldShift;
+  }
+
   entryOa(t: Uint32Array, i: number, _level: number): number {
     let raw = readAddr(t, i);
     if ((t[2 * i]! & NL_MASK) >>> NL_SHIFT === NL_SIZE) {
@@ -169,15 +183,27 @@ export class AmdV1Format implements PtFormat {
     oaszLg2: number,
     attrs: Uint32Array,
   ): void {
-    const isz = this.granuleLg2 + ITEMS_PER_TABLE_LG2 * level;
-    let raw = oa * this.toField;
-    if (oaszLg2 === isz) {
-      t[2 * i] = PR | (NL_DEFAULT << NL_SHIFT) | attrs[0]! | addrLo(raw);
-      t[2 * i + 1] = attrs[1]! | addrHi(raw);
+    if (oaszLg2 !== this.granuleLg2 + ITEMS_PER_TABLE_LG2 * level) {
+      this.installContig(t, i, level, oa, oaszLg2, attrs);
       return;
     }
+    const raw = oa * this.toField;
+    t[2 * i] = PR | (NL_DEFAULT << NL_SHIFT) | attrs[0]! | addrLo(raw);
+    t[2 * i + 1] = attrs[1]! | addrHi(raw);
+  }
+
+  /** installLeaf() of a leaf larger than its level's item: NL=7 in every item it spans. */
+  private installContig(
+    t: Uint32Array,
+    i: number,
+    level: number,
+    oa: number,
+    oaszLg2: number,
+    attrs: Uint32Array,
+  ): void {
+    const isz = this.granuleLg2 + ITEMS_PER_TABLE_LG2 * level;
     // A 2^s leaf sets field bits 0..s-granule-2: address bits 12..s-granule+10.
-    raw += (POW2[oaszLg2 - this.granuleLg2 - 1]! - 1) * 4096;
+    const raw = oa * this.toField + (POW2[oaszLg2 - this.granuleLg2 - 1]! - 1) * 4096;
     const lo = (PR | (NL_SIZE << NL_SHIFT) | attrs[0]! | addrLo(raw)) >>> 0;
     const hi = (attrs[1]! | addrHi(raw)) >>> 0;
     const end = 2 * (i + (1 << (oaszLg2 - isz)));

@@ -23,6 +23,21 @@ export function readAddr(t: Uint32Array, i: number): number {
   return (t[2 * i + 1]! & 0xfffff) * TWO32 + ((t[2 * i]! & 0xfffff000) >>> 0);
 }
 
+/**
+ * Bits 19:0 of the 4 KiB frame number held in bits 51:12 of item `i` (address
+ * bits 31:12). With {@link readFrameHi}, the address as two small integers: a walk
+ * resolves a table without building the double `readAddr` returns, which is a heap
+ * number wherever it is not inlined.
+ */
+export function readFrameLo(t: Uint32Array, i: number): number {
+  return t[2 * i]! >>> 12;
+}
+
+/** Bits 39:20 of the 4 KiB frame number held in bits 51:12 of item `i` (address bits 51:32). */
+export function readFrameHi(t: Uint32Array, i: number): number {
+  return t[2 * i + 1]! & 0xfffff;
+}
+
 /** Number of trailing one bits of a 20-bit value (20 when all are ones). */
 function trailingOnes20(x: number): number {
   const lowestZero = ~x & (x + 1);

@@ -81,6 +81,19 @@ describe("AMD v1 (PR 0, D 6, NL 11:9, OA 51:12, FC 60, IR 61, IW 62)", () => {
     }
   });
 
+  test("the frame of a table pointer in 20-bit halves, the mock's field shifted by one", () => {
+    const t = new Uint32Array(1024);
+    // Frame 0xa_bcde_f123: halves 0xef123 and 0xabcd (bits 39:20), across the words.
+    const pa = 0xabc_def1_23000;
+    for (const fmt of [amdv1, amdv1Mock]) {
+      expect(fmt.installTable(t, 5, 1, pa, 0, 0)).toBe(true);
+      expect(fmt.tablePa(t, 5)).toBe(pa);
+      expect(fmt.tableFrameLo(t, 5)).toBe(0xef123);
+      expect(fmt.tableFrameHi(t, 5)).toBe(0xabcd);
+      fmt.clearEntries(t, 5, 0);
+    }
+  });
+
   test("not present (PR=0) is empty whatever else is set; level 0 is always a leaf", () => {
     const t = new Uint32Array(1024);
     t[0] = 0xfffffffe;

@@ -79,6 +79,16 @@ export interface PtFormat {
   clearPresent(t: Uint32Array, i: number, end: number): number;
   /** Physical address of the table a TABLE item points at. */
   tablePa(t: Uint32Array, i: number): number;
+  /**
+   * Bits 19:0 of the 4 KiB frame number (tablePa / 4096) of the table a TABLE item
+   * points at; {@link PtFormat.tableFrameHi} gives bits 39:20. Table addresses
+   * reach past 2^31, so `tablePa` returns a double, a heap number wherever a call
+   * is not inlined; the two halves are small integers, and
+   * `TableMemory.wordsOfFrameParts()` resolves them, so a walk allocates nothing.
+   */
+  tableFrameLo(t: Uint32Array, i: number): number;
+  /** Bits 39:20 of the frame number of the table a TABLE item points at (see tableFrameLo). */
+  tableFrameHi(t: Uint32Array, i: number): number;
   /** Output address of the start of the entry (of the whole run, for a contiguous entry). */
   entryOa(t: Uint32Array, i: number, level: number): number;
   /** log2 of the number of items the OA entry at `i` spans (0 for a single item). */

@@ -1,7 +1,15 @@
 import { featureMask, PtFeature } from "../features.js";
 import { POW2 } from "../log2.js";
 import { IommuProt } from "../prot.js";
-import { addrHi, addrLo, clearItems, readAddr, writeLeafRun } from "./bits.js";
+import {
+  addrHi,
+  addrLo,
+  clearItems,
+  readAddr,
+  readFrameHi,
+  readFrameLo,
+  writeLeafRun,
+} from "./bits.js";
 import {
   EntryType,
   type FormatConfig,
@@ -79,6 +87,14 @@ export class X86_64Format implements PtFormat {
 
   tablePa(t: Uint32Array, i: number): number {
     return readAddr(t, i);
+  }
+
+  tableFrameLo(t: Uint32Array, i: number): number {
+    return readFrameLo(t, i);
+  }
+
+  tableFrameHi(t: Uint32Array, i: number): number {
+    return readFrameHi(t, i);
   }
 
   entryOa(t: Uint32Array, i: number, _level: number): number {

@@ -33,6 +33,9 @@ export class TableMemory {
   /** Physical address of slot 0. */
   readonly basePa: number;
   private readonly baseFrame: number;
+  /** baseFrame split as PtFormat.tableFrameLo/Hi split a frame: bits 19:0 and 39:20. */
+  private readonly baseFrameLo: number;
+  private readonly baseFrameHi: number;
   private readonly limit: number;
   private readonly pages: (Uint32Array | undefined)[] = [];
   private readonly live: Uint8Array[] = [];
@@ -53,6 +56,9 @@ export class TableMemory {
     if (!(limit >= 0)) fail("EINVAL", "limitPages", limit, "must be >= 0");
     this.basePa = base;
     this.baseFrame = base / TABLE_PAGE_BYTES;
+    // Small integers (`| 0`), so that the lookup is integer arithmetic.
+    this.baseFrameLo = (this.baseFrame % 1048576) | 0;
+    this.baseFrameHi = Math.floor(this.baseFrame / 1048576) | 0;
     this.limit = limit;
   }
 
@@ -140,6 +146,19 @@ export class TableMemory {
   /** The words of the page holding frame number `frame` (pa / 4096). */
   wordsOfFrame(frame: number): Uint32Array {
     return this.pages[(frame - this.baseFrame) | 0] as Uint32Array;
+  }
+
+  /**
+   * The words of the page at frame number `hi` * 2^20 + `lo`, the two 20-bit
+   * halves `PtFormat.tableFrameLo/Hi` decode from a table entry. Same page as
+   * `words(pa)` for that frame, found with small-integer arithmetic only, so a walk
+   * that resolves tables this way allocates nothing.
+   */
+  wordsOfFrameParts(lo: number, hi: number): Uint32Array {
+    // (frame - baseFrame) mod 2^32, as words() computes it from a physical address.
+    return this.pages[
+      (((hi - this.baseFrameHi) << 20) + (lo - this.baseFrameLo)) | 0
+    ] as Uint32Array;
   }
 
   /** True when `pa` is the address of a page this allocator handed out and has not freed. */

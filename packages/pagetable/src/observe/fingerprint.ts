@@ -1,3 +1,4 @@
+import { childTable } from "../algo/child-table.js";
 import type { PtTable } from "../algo/table-like.js";
 import { EntryType } from "../format/format.js";
 
@@ -23,7 +24,7 @@ function hashTable(pt: PtTable, t: Uint32Array, level: number, h: Uint32Array): 
     mix(h, (level << 16) | i);
     if (type === EntryType.TABLE) {
       mix(h, 0x7ab1e);
-      hashTable(pt, pt.mem.words(pt.fmt.tablePa(t, i)), level - 1, h);
+      hashTable(pt, childTable(pt, t, i), level - 1, h);
     } else {
       mix(h, t[2 * i]!);
       mix(h, t[2 * i + 1]!);

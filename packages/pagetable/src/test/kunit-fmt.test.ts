@@ -99,6 +99,10 @@ function lvlTablePtr(fmt: PtFormat, paddr: number, c: LevelCtx): void {
   expect(fmt.installTable(t, i, c.level, paddr, 0, 0)).toBe(false);
   expect(fmt.load(t, i, c.level)).toBe(EntryType.TABLE);
   expect(fmt.tablePa(t, i)).toBe(paddr);
+  // The walks' decode: the 4 KiB frame number as two 20-bit halves.
+  expect(fmt.tableFrameHi(t, i) * 2 ** 32 + fmt.tableFrameLo(t, i) * 4096).toBe(
+    paddr - (paddr % 4096),
+  );
   fmt.clearEntries(t, i, 0);
   expect(fmt.load(t, i, c.level)).toBe(EntryType.EMPTY);
 }
