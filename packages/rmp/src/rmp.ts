@@ -91,8 +91,9 @@ const PHYS_LIMIT = 2 ** 52;
  */
 export class Rmp {
   /** The resolved options. */
-  readonly options: ResolvedRmpOptions;
-  /** @internal */ readonly store: RmpStore;
+  declare readonly options: ResolvedRmpOptions;
+  // Not defined before the constructor assigns it, so the DMA check knows its class.
+  /** @internal */ declare readonly store: RmpStore;
   /** @internal */ inUseHook: InUseHook | null = null;
   /** @internal */ readonly busyRegions = new Set<number>();
   /** @internal */ readonly busyPages = new Set<number>();
@@ -112,7 +113,7 @@ export class Rmp {
     }
     this.options = o;
     this.store = new RmpStore(o.hostBytes / 2 ** 21);
-    this.store.requireValidated = o.trustedDmaRequiresValidated;
+    this.store.validatedMask = o.trustedDmaRequiresValidated ? -1 : 0;
   }
 
   /** Bytes of host memory the RMP covers. */
@@ -225,8 +226,8 @@ export class Rmp {
           f,
           RmpPageSize.SIZE_2M,
           s.asidAt(rec),
-          f & F_ASSIGNED ? s.gfn[rec]! + offset : 0,
-          s.perms[rec]!,
+          f & F_ASSIGNED ? s.gfnAt(rec) + offset : 0,
+          s.permsAt(rec),
         ),
       };
     }
@@ -238,8 +239,8 @@ export class Rmp {
           s.sFlagsAt(i),
           RmpPageSize.SIZE_4K,
           s.sAsidAt(i),
-          s.sGfn[i]!,
-          s.sPerms[i]!,
+          s.sGfnAt(i),
+          s.sPermsAt(i),
         ),
       };
     }
@@ -349,20 +350,22 @@ export class Rmp {
         mix(h, region);
         mix(h, 0x20000 | s.flagsAt(rec));
         mix(h, s.asidAt(rec));
-        mix(h, s.gfn[rec]! % 0x100000000);
-        mix(h, Math.floor(s.gfn[rec]! / 0x100000000));
-        mix(h, s.perms[rec]!);
+        const g = s.gfnAt(rec);
+        mix(h, g % 0x100000000);
+        mix(h, Math.floor(g / 0x100000000));
+        mix(h, s.permsAt(rec));
         continue;
       }
       for (let p = 0; p < PAGES_PER_REGION; p++) {
         const i = s.slabIndex(rec, p);
-        if (s.sMeta[i] === 0 && s.sGfn[i] === 0 && s.sPerms[i] === 0) continue;
+        if (s.isDefault(i)) continue;
+        const g = s.sGfnAt(i);
         mix(h, region * PAGES_PER_REGION + p);
         mix(h, s.sFlagsAt(i));
         mix(h, s.sAsidAt(i));
-        mix(h, s.sGfn[i]! % 0x100000000);
-        mix(h, Math.floor(s.sGfn[i]! / 0x100000000));
-        mix(h, s.sPerms[i]!);
+        mix(h, g % 0x100000000);
+        mix(h, Math.floor(g / 0x100000000));
+        mix(h, s.sPermsAt(i));
       }
     }
     return h[0]!.toString(16).padStart(8, "0") + h[1]!.toString(16).padStart(8, "0");

@@ -29,12 +29,12 @@ export function checkCpuAccess(
   let f: number;
   if (mode === RegionMode.LARGE) {
     f = s.flagsAt(rec);
-    if ((f & F_ASSIGNED) === 0 || s.asidAt(rec) !== asid || s.gfn[rec]! + page !== gfn)
+    if ((f & F_ASSIGNED) === 0 || s.asidAt(rec) !== asid || s.gfnAt(rec) + page !== gfn)
       return CpuVerdict.NPF_RMP;
   } else if (mode === RegionMode.SMALL) {
-    const i = s.slot[rec]! * 512 + page;
+    const i = s.slabIndex(rec, page);
     f = s.sFlagsAt(i);
-    if ((f & F_ASSIGNED) === 0 || s.sAsidAt(i) !== asid || s.sGfn[i] !== gfn)
+    if ((f & F_ASSIGNED) === 0 || s.sAsidAt(i) !== asid || s.sGfnAt(i) !== gfn)
       return CpuVerdict.NPF_RMP;
     if (nptLeafLg2 >= 21) return CpuVerdict.NPF_RMP_SIZEM;
   } else {
@@ -58,9 +58,9 @@ export function checkHostAccess(rmp: Rmp, spa: number): CpuVerdict {
   if (mode === RegionMode.LARGE)
     return (s.flagsAt(rec) & F_ASSIGNED) !== 0 ? CpuVerdict.HOST_RMP_PF : CpuVerdict.ALLOWED;
   if (mode === RegionMode.SMALL) {
-    const i = s.slot[rec]! * 512 + (Math.floor(spa * INV_4K) & 511);
+    const i = s.slabIndex(rec, Math.floor(spa * INV_4K));
     if ((s.sFlagsAt(i) & F_ASSIGNED) !== 0) return CpuVerdict.HOST_RMP_PF;
-    if (s.assigned4k[rec]! > 0 && !rmp.directMapSplit.has(region)) return CpuVerdict.HOST_RMP_PF;
+    if (s.assigned4kAt(rec) > 0 && !rmp.directMapSplit.has(region)) return CpuVerdict.HOST_RMP_PF;
   }
   return CpuVerdict.ALLOWED;
 }

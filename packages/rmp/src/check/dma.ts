@@ -1,9 +1,28 @@
 import type { Rmp } from "../rmp.js";
-import { F_ASSIGNED, F_VALIDATED, RegionMode, type RmpStore } from "../table/store.js";
-import { DmaVerdict } from "./verdict.js";
+import type { RmpStore } from "../table/store.js";
+import type { DmaVerdict } from "./verdict.js";
 
-const INV_4K = 1 / 4096;
-const INV_2M = 1 / 2 ** 21;
+/*
+ * Hot path. The words read are laid out in store.ts; its W_*, E_* and C_* names are
+ * written here as literals, as are the verdicts of verdict.ts (layout.test.ts ties
+ * the two together): TurboFan folds a literal in every compile, a module-level
+ * constant only in some, and an imported one never (it reloads it from its cell,
+ * with a hole check, at each use).
+ *
+ * Addresses stay doubles until they are known to be inside the host:
+ * `spa * 2^-21 >= regionCount` is `floor(spa / 2M) >= regionCount`, and below it
+ * spa is in [0, 2^42), so `>>> 0` truncates its page number to the floor. A NaN
+ * address takes the path of address 0, as it always has. The IOVA's page q =
+ * iova * 2^-12 matches a GFN when d = q - GFN is in [0, 1), which is exactly
+ * `floor(q) === GFN`: q - GFN is exact when q is within a page of it (Sterbenz),
+ * and rounding is monotonic and keeps the sign, so a q below it (even -0 against
+ * GFN 0, as before), above it, infinite or NaN never lands in [0, 1). The GFN is
+ * built in doubles, hi * 2^k + lo as (hi + 0.5) * 2^k + (lo - 2^(k-1)), exact, so
+ * that TurboFan cannot speculate an int32 product and deoptimize on a GPA of 8 TiB
+ * or more. The ASID is compared as an int32: -1, which no entry holds, for an
+ * ASID that is not one.
+ * Nothing is allocated or boxed; verdicts are small ints.
+ */
 
 /**
  * The IOMMU's RMP check for a trusted (T=1) DMA (coco.md §3): translate IOVA
@@ -13,7 +32,8 @@ const INV_2M = 1 / 2 ** 21;
  * checked as 4K and needs a 4K entry; there is no retry at the other size. A 1G
  * leaf is checked one 2M region at a time.
  *
- * Reads one directory slot, one region record and at most one 4K entry.
+ * Reads one directory word, one region record (two adjacent words) and at most
+ * one 4K entry word.
  */
 export function checkDmaTrusted(
   rmp: Rmp,
@@ -22,65 +42,50 @@ export function checkDmaTrusted(
   asid: number,
   iova: number,
 ): DmaVerdict {
-  // Kept small so that a DMA loop inlines it; the 2M and 4K paths are separate.
+  // One function that TurboFan inlines into a caller's loop (at most 460 bytes of
+  // bytecode): a call to a helper of another module would cost a check of its
+  // identity on every access.
   const s = rmp.store;
-  const region = Math.floor(spa * INV_2M);
-  if (region >= s.regionCount || spa < 0) return DmaVerdict.NOT_COVERED;
-  const c = s.dir[region >>> 9]!;
-  if (c < 0) return DmaVerdict.NOT_ASSIGNED;
-  const rec = (c << 9) | (region & 511);
-  const meta = s.meta[rec]!;
-  const mode = meta & 3;
-  if (mode === RegionMode.LARGE) return checkLarge(s, meta, rec, spa, leafLg2, asid, iova);
-  if (mode === RegionMode.SMALL) return checkSmall(s, rec, spa, leafLg2, asid, iova);
-  return DmaVerdict.NOT_ASSIGNED;
-}
-
-// meta words: flags in bits 9:2 (F_ASSIGNED = bit 2, F_VALIDATED = bit 4), ASID in 19:10.
-const M_ASSIGNED = F_ASSIGNED << 2;
-const M_VALIDATED = F_VALIDATED << 2;
-
-function checkLarge(
-  s: RmpStore,
-  meta: number,
-  rec: number,
-  spa: number,
-  leafLg2: number,
-  asid: number,
-  iova: number,
-): DmaVerdict {
-  if ((meta & M_ASSIGNED) === 0) return DmaVerdict.NOT_ASSIGNED;
-  if (leafLg2 < 21) return DmaVerdict.LEAF_SMALLER_THAN_RMP;
-  if (meta >>> 10 !== asid) return DmaVerdict.WRONG_ASID;
-  if (s.gfn[rec]! + (Math.floor(spa * INV_4K) & 511) !== Math.floor(iova * INV_4K))
-    return DmaVerdict.WRONG_GPA;
-  if (s.requireValidated && (meta & M_VALIDATED) === 0) return DmaVerdict.NOT_VALIDATED;
-  return DmaVerdict.ALLOWED;
-}
-
-function checkSmall(
-  s: RmpStore,
-  rec: number,
-  spa: number,
-  leafLg2: number,
-  asid: number,
-  iova: number,
-): DmaVerdict {
-  const i = s.slot[rec]! * 512 + (Math.floor(spa * INV_4K) & 511);
-  const meta = s.sMeta[i]!;
-  if ((meta & M_ASSIGNED) === 0) return DmaVerdict.NOT_ASSIGNED;
-  if (leafLg2 >= 21) return DmaVerdict.LEAF_LARGER_THAN_RMP;
-  if (meta >>> 10 !== asid) return DmaVerdict.WRONG_ASID;
-  if (s.sGfn[i] !== Math.floor(iova * INV_4K)) return DmaVerdict.WRONG_GPA;
-  if (s.requireValidated && (meta & M_VALIDATED) === 0) return DmaVerdict.NOT_VALIDATED;
-  return DmaVerdict.ALLOWED;
+  if (spa * 4.76837158203125e-7 >= s.regionCount || spa < 0) return 9; // NOT_COVERED
+  const pfn = (spa * 0.000244140625) >>> 0; // spa / 4K
+  const t = s.tab;
+  const c = t[pfn >>> 18]!; // the GiB's directory word
+  if (c === 0) return 3; // NOT_ASSIGNED: nothing in this GiB was ever touched
+  const r = c | ((pfn >>> 8) & 1022); // the region's record (chunks are 1024-word aligned)
+  const page = pfn & 511; // the page in the region
+  const w0 = t[r]!;
+  const w1 = t[r | 1]!;
+  const a = (asid | 0) === asid ? asid | 0 : -1; // -1: no entry holds it
+  const mode = w0 & 3;
+  if (mode === 1) {
+    // LARGE: a 2M entry, GPA bits 50:21 in w1.
+    if (!(w0 & 4)) return 3; // NOT_ASSIGNED
+    if (leafLg2 < 21) return 2; // LEAF_SMALLER_THAN_RMP
+    if (w0 >>> 10 !== a) return 4; // WRONG_ASID
+    // The IOVA's page must be the entry's GFN (w1 * 512) plus the SPA's page in the region.
+    const d = iova * 0.000244140625 - ((w1 + 0.5) * 512 + (page - 256));
+    if (!(d >= 0 && d < 1)) return 5; // WRONG_GPA
+    return ~w0 & s.validatedMask & 16 ? 6 : 0; // NOT_VALIDATED (W_VALIDATED unset) or ALLOWED
+  }
+  if (mode !== 2) return 3; // NOT_ASSIGNED: an UNTOUCHED region
+  // SMALL: the 4K entry in slot w1.
+  const e = (w1 << 9) | page;
+  const m = s.ent[e]!;
+  if (!(m & 1)) return 3; // NOT_ASSIGNED
+  if (leafLg2 >= 21) return 1; // LEAF_LARGER_THAN_RMP
+  if (((m >>> 2) & 0x3ff) !== a) return 4; // WRONG_ASID
+  // The IOVA's page number must be the GFN: bits 19:0 in the entry, bits 38:20 in
+  // the record when uniform, else in sCold.
+  const hi = w0 & 4 ? w0 >>> 3 : s.sCold[e]! & 0x7ffff;
+  const d = iova * 0.000244140625 - ((hi + 0.5) * 1048576 + ((m >>> 12) - 524288));
+  if (!(d >= 0 && d < 1)) return 5; // WRONG_GPA
+  return ~m & s.validatedMask & 2 ? 6 : 0; // NOT_VALIDATED (E_VALIDATED unset) or ALLOWED
 }
 
 /**
  * {@link checkDmaTrusted} for a burst of accesses by one device (a scatter-gather
  * transfer), writing one verdict per access into `verdicts` and returning how many
- * were denied. The loop keeps the table's arrays in locals, so its cost does not
- * depend on the caller's code being inlined.
+ * were denied. Its cost does not depend on the caller's code being inlined.
  */
 export function checkDmaTrustedBurst(
   rmp: Rmp,
@@ -92,39 +97,88 @@ export function checkDmaTrustedBurst(
   verdicts: Uint8Array,
 ): number {
   const s = rmp.store;
-  const dir = s.dir;
-  const meta = s.meta;
-  const gfn = s.gfn;
-  const regions = s.regionCount;
-  const large = leafLg2 >= 21;
+  const large = leafLg2 >= 21 ? 1 : 0;
+  const a = (asid | 0) === asid ? asid | 0 : -1;
+  // In chunks: burstChunk runs often enough to be optimized as a function, its
+  // loop invariants typed once per call. One long loop here would run as
+  // on-stack-replacement code, which re-checks every invariant on every access.
   let denied = 0;
-  for (let k = 0; k < count; k++) {
+  for (let k = 0; k < count; k += BURST_CHUNK) {
+    denied += burstChunk(s, spas, iovas, k, Math.min(k + BURST_CHUNK, count), large, a, verdicts);
+  }
+  return denied;
+}
+
+const BURST_CHUNK = 256;
+
+/**
+ * Accesses [from, to) of a burst: `largeLeaf` 1 for a leaf of 2M or more, else 0;
+ * `asid` an int32 (-1 when the caller's is not one). Both are numbers, which the
+ * loop uses untagged: a boolean parameter would be tested with a full ToBoolean.
+ */
+function burstChunk(
+  s: RmpStore,
+  spas: Float64Array,
+  iovas: Float64Array,
+  from: number,
+  to: number,
+  largeLeaf: number,
+  asid: number,
+  verdicts: Uint8Array,
+): number {
+  const large = largeLeaf !== 0;
+  const a = asid | 0;
+  // `to` is a whole number unless the caller's count was not; ints keep the loop untagged.
+  const end = (to | 0) === to ? to | 0 : to;
+  const t = s.tab;
+  const ent = s.ent;
+  const cold = s.sCold;
+  const regions = s.regionCount | 0;
+  const needValidated = s.validatedMask !== 0;
+  let denied = 0;
+  for (let k = from | 0; k < end; k++) {
     const spa = spas[k]!;
-    const region = Math.floor(spa * INV_2M);
-    let v: number = DmaVerdict.NOT_ASSIGNED;
-    if (region >= regions || spa < 0) {
-      v = DmaVerdict.NOT_COVERED;
+    let v: DmaVerdict = 3; // NOT_ASSIGNED
+    if (spa * 4.76837158203125e-7 >= regions || spa < 0) {
+      v = 9; // NOT_COVERED
     } else {
-      const c = dir[region >>> 9]!;
-      if (c >= 0) {
-        const rec = (c << 9) | (region & 511);
-        const m = meta[rec]!;
-        const mode = m & 3;
-        if (mode === RegionMode.LARGE) {
-          if ((m & M_ASSIGNED) === 0) v = DmaVerdict.NOT_ASSIGNED;
-          else if (!large) v = DmaVerdict.LEAF_SMALLER_THAN_RMP;
-          else if (m >>> 10 !== asid) v = DmaVerdict.WRONG_ASID;
-          else if (gfn[rec]! + (Math.floor(spa * INV_4K) & 511) !== Math.floor(iovas[k]! * INV_4K))
-            v = DmaVerdict.WRONG_GPA;
-          else if (s.requireValidated && (m & M_VALIDATED) === 0) v = DmaVerdict.NOT_VALIDATED;
-          else v = DmaVerdict.ALLOWED;
-        } else if (mode === RegionMode.SMALL) {
-          v = checkSmall(s, rec, spa, leafLg2, asid, iovas[k]!);
+      const pfn = (spa * 0.000244140625) >>> 0;
+      const c = t[pfn >>> 18]!;
+      if (c !== 0) {
+        const r = c | ((pfn >>> 8) & 1022);
+        const w0 = t[r]!;
+        const w1 = t[r | 1]!;
+        const mode = w0 & 3;
+        if (mode === 1) {
+          // LARGE
+          if ((w0 & 4) === 0) v = 3;
+          else if (!large) v = 2;
+          else if (w0 >>> 10 !== a) v = 4;
+          else {
+            const d = iovas[k]! * 0.000244140625 - ((w1 + 0.5) * 512 + ((pfn & 511) - 256));
+            if (!(d >= 0 && d < 1)) v = 5;
+            else if (needValidated && (w0 & 16) === 0) v = 6;
+            else v = 0;
+          }
+        } else if (mode === 2) {
+          // SMALL
+          const e = (w1 << 9) | (pfn & 511);
+          const m = ent[e]!;
+          if ((m & 1) === 0) v = 3;
+          else if (large) v = 1;
+          else if (((m >>> 2) & 0x3ff) !== a) v = 4;
+          else {
+            const hi = (w0 & 4) !== 0 ? w0 >>> 3 : cold[e]! & 0x7ffff;
+            const d = iovas[k]! * 0.000244140625 - ((hi + 0.5) * 1048576 + ((m >>> 12) - 524288));
+            if (!(d >= 0 && d < 1)) v = 5;
+            else if (needValidated && (m & 2) === 0) v = 6;
+            else v = 0;
+          }
         }
       }
     }
     verdicts[k] = v;
-    if (v !== DmaVerdict.ALLOWED) denied++;
+    if (v !== 0) denied++;
   }
   return denied;
 }
@@ -137,25 +191,25 @@ export function checkDmaTrustedBurst(
  */
 export function checkDmaUntrusted(rmp: Rmp, spa: number, leafLg2: number): DmaVerdict {
   const s = rmp.store;
-  const region = Math.floor(spa * INV_2M);
-  if (region >= s.regionCount || spa < 0) return DmaVerdict.NOT_COVERED;
-  const c = s.dir[region >>> 9]!;
-  if (c < 0) return DmaVerdict.ALLOWED;
-  const rec = (c << 9) | (region & 511);
-  const mode = s.modeAt(rec);
-  if (mode === RegionMode.LARGE) {
-    return (s.flagsAt(rec) & F_ASSIGNED) === 0 ? DmaVerdict.ALLOWED : DmaVerdict.ASSIGNED_TO_GUEST;
-  }
-  if (mode === RegionMode.SMALL) {
-    const i = s.slot[rec]! * 512 + (Math.floor(spa * INV_4K) & 511);
-    if ((s.sFlagsAt(i) & F_ASSIGNED) !== 0) return DmaVerdict.ASSIGNED_TO_GUEST;
+  if (spa * 4.76837158203125e-7 >= s.regionCount || spa < 0) return 9; // NOT_COVERED
+  const pfn = (spa * 0.000244140625) >>> 0;
+  const t = s.tab;
+  const c = t[pfn >>> 18]!;
+  if (c === 0) return 0; // ALLOWED
+  const r = c | ((pfn >>> 8) & 1022);
+  const w0 = t[r]!;
+  const mode = w0 & 3;
+  if (mode === 1) return (w0 & 4) === 0 ? 0 : 7; // ALLOWED or ASSIGNED_TO_GUEST
+  if (mode === 2) {
+    const slot = t[r | 1]!;
+    if ((s.ent[(slot << 9) | (pfn & 511)]! & 1) !== 0) return 7; // ASSIGNED_TO_GUEST
     if (
       leafLg2 >= 21 &&
       rmp.options.untrustedLargeLeafChecksWholeRegion &&
-      s.assigned4k[rec]! > 0
+      s.slotAssigned[slot]! > 0
     ) {
-      return DmaVerdict.ASSIGNED_IN_REGION;
+      return 8; // ASSIGNED_IN_REGION
     }
   }
-  return DmaVerdict.ALLOWED;
+  return 0; // ALLOWED
 }

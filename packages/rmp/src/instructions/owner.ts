@@ -28,7 +28,7 @@ export function locateGuestPage(
   const gfn = gpa / 4096;
   if (mode === RegionMode.LARGE) {
     const offset = pfn - region * PAGES_PER_REGION;
-    if (!(s.flagsAt(rec) & F_ASSIGNED) || s.asidAt(rec) !== asid || s.gfn[rec]! + offset !== gfn) {
+    if (!(s.flagsAt(rec) & F_ASSIGNED) || s.asidAt(rec) !== asid || s.gfnAt(rec) + offset !== gfn) {
       return PvalidateRet.NPF_RMP;
     }
     // A 4K request on a 2M entry: #NPF with SIZEM, which KVM answers with PSMASH.
@@ -39,7 +39,7 @@ export function locateGuestPage(
   }
   if (mode === RegionMode.SMALL) {
     const i = s.slabIndex(rec, pfn);
-    if (!(s.sFlagsAt(i) & F_ASSIGNED) || s.sAsidAt(i) !== asid || s.sGfn[i] !== gfn) {
+    if (!(s.sFlagsAt(i) & F_ASSIGNED) || s.sAsidAt(i) !== asid || s.sGfnAt(i) !== gfn) {
       return PvalidateRet.NPF_RMP;
     }
     // A 2M request over 4K entries fails with a status the guest can handle.

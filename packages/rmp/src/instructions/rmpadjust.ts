@@ -49,7 +49,7 @@ export function rmpadjust(rmp: Rmp, spa: number, args: RmpadjustArgs): number {
   const s = rmp.store;
   const rec = where[0]!;
   const i = where[1]!;
-  const perms = i < 0 ? s.perms[rec]! : s.sPerms[i]!;
+  const perms = i < 0 ? s.permsAt(rec) : s.sPermsAt(i);
   const own = caller === 0 ? VMPL_PERM_ALL : (perms >>> (8 * (caller - 1))) & 0xff;
   if ((args.perms & ~own) !== 0) return PvalidateRet.FAIL_PERMISSION;
   const shift = 8 * (target - 1);
@@ -57,10 +57,10 @@ export function rmpadjust(rmp: Rmp, spa: number, args: RmpadjustArgs): number {
   const flags = i < 0 ? s.flagsAt(rec) : s.sFlagsAt(i);
   const nextFlags = args.vmsa ? flags | F_VMSA : flags & ~F_VMSA;
   if (i < 0) {
-    s.perms[rec] = nextPerms;
+    s.setPermsAt(rec, nextPerms);
     s.setFlagsAt(rec, nextFlags);
   } else {
-    s.sPerms[i] = nextPerms;
+    s.setSPermsAt(i, nextPerms);
     s.setSFlagsAt(i, nextFlags);
   }
   rmp.notify("rmpadjust", spa, size === RmpPageSize.SIZE_2M ? 2 ** 21 : 4096);

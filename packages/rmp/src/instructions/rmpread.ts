@@ -1,7 +1,6 @@
 import { RmpUpdateRet } from "../constants.js";
 import type { RmpReadView } from "../entry/entry.js";
 import type { Rmp } from "../rmp.js";
-import { RegionMode } from "../table/store.js";
 
 /**
  * RMPREAD (newer CPUs; the kernel maps the raw entry onto the same view when it
@@ -14,7 +13,7 @@ export function rmpread(rmp: Rmp, spa: number): { ret: number; entry: RmpReadVie
   const { entry } = rmp.lookup(spa);
   const s = rmp.store;
   const rec = s.recordOf(Math.floor(spa / 2 ** 21));
-  const someAssigned4k = rec >= 0 && s.modeAt(rec) === RegionMode.SMALL && s.assigned4k[rec]! > 0;
+  const someAssigned4k = rec >= 0 && s.assigned4kAt(rec) > 0;
   return {
     ret: RmpUpdateRet.SUCCESS,
     entry: {

@@ -56,9 +56,9 @@ export function rmpupdate(rmp: Rmp, spa: number, state: RmpState): number {
       return RmpUpdateRet.FAIL_PERMISSION;
     if (mode === RegionMode.SMALL) {
       for (let p = 0; p < PAGES_PER_REGION; p++) {
-        if (s.sFlagsAt(s.slabIndex(rec, p)) & F_IMMUTABLE) return RmpUpdateRet.FAIL_PERMISSION;
+        if (s.sImmutableAt(s.slabIndex(rec, p))) return RmpUpdateRet.FAIL_PERMISSION;
       }
-      if (s.assigned4k[rec]! > 0) return RmpUpdateRet.FAIL_OVERLAP;
+      if (s.assigned4kAt(rec) > 0) return RmpUpdateRet.FAIL_OVERLAP;
     }
     s.setLarge(rec, flags, asid, gfn, 0);
     rmp.notify("rmpupdate", spa, 2 ** 21);
@@ -69,7 +69,7 @@ export function rmpupdate(rmp: Rmp, spa: number, state: RmpState): number {
     const f = s.flagsAt(rec);
     if (f & F_IMMUTABLE) return RmpUpdateRet.FAIL_PERMISSION;
     if (f & F_ASSIGNED) return RmpUpdateRet.FAIL_OVERLAP;
-  } else if (mode === RegionMode.SMALL && s.sFlagsAt(s.slabIndex(rec, pfn)) & F_IMMUTABLE) {
+  } else if (mode === RegionMode.SMALL && s.sImmutableAt(s.slabIndex(rec, pfn))) {
     return RmpUpdateRet.FAIL_PERMISSION;
   }
   // A 2M hypervisor entry, or an untouched region, becomes 512 4K entries.

@@ -28,8 +28,8 @@ export function regionUniformity(rmp: Rmp, spa: number): RegionUniformity {
   const i0 = s.slabIndex(rec, 0);
   const f0 = s.sFlagsAt(i0);
   const a0 = s.sAsidAt(i0);
-  const g0 = s.sGfn[i0]!;
-  const p0 = s.sPerms[i0]!;
+  const g0 = s.sGfnAt(i0);
+  const p0 = s.sPermsAt(i0);
   if (!(f0 & F_ASSIGNED)) return { uniform: false, reason: "not-assigned", page: 0 };
   if (g0 % PAGES_PER_REGION !== 0) return { uniform: false, reason: "gpa-not-aligned", page: 0 };
   for (let p = 1; p < PAGES_PER_REGION; p++) {
@@ -37,8 +37,8 @@ export function regionUniformity(rmp: Rmp, spa: number): RegionUniformity {
     if (!(s.sFlagsAt(i) & F_ASSIGNED)) return { uniform: false, reason: "not-assigned", page: p };
     if (s.sAsidAt(i) !== a0) return { uniform: false, reason: "asid", page: p };
     if (s.sFlagsAt(i) !== f0) return { uniform: false, reason: "flags", page: p };
-    if (s.sPerms[i] !== p0) return { uniform: false, reason: "perms", page: p };
-    if (s.sGfn[i] !== g0 + p) return { uniform: false, reason: "gpa-not-contiguous", page: p };
+    if (s.sPermsAt(i) !== p0) return { uniform: false, reason: "perms", page: p };
+    if (s.sGfnAt(i) !== g0 + p) return { uniform: false, reason: "gpa-not-contiguous", page: p };
   }
   return { uniform: true, reason: null, page: -1 };
 }
@@ -58,7 +58,7 @@ export function unsmash(rmp: Rmp, spa: number): number {
   const s = rmp.store;
   const rec = s.recordOf(spa / 2 ** 21);
   const i0 = s.slabIndex(rec, 0);
-  s.setLarge(rec, s.sFlagsAt(i0), s.sAsidAt(i0), s.sGfn[i0]!, s.sPerms[i0]!);
+  s.setLarge(rec, s.sFlagsAt(i0), s.sAsidAt(i0), s.sGfnAt(i0), s.sPermsAt(i0));
   rmp.notify("unsmash", spa, 2 ** 21);
   return PsmashRet.SUCCESS;
 }

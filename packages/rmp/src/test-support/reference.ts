@@ -159,6 +159,15 @@ export class RefRmp {
     return 0;
   }
 
+  /** The untrusted DMA check (with the whole-region rule for leaves of 2M or more), the obvious way. */
+  dmaUntrusted(spa: number, leafLg2: number): number {
+    if (spa >= this.hostBytes) return 9;
+    const pfn = Math.floor(spa / 4096);
+    if (this.get(pfn).assigned) return 7;
+    if (leafLg2 >= 21 && this.regionPages(pfn).some((p) => this.get(p).assigned)) return 8;
+    return 0;
+  }
+
   /** The trusted DMA check, the obvious way. */
   dmaTrusted(spa: number, leafLg2: number, asid: number, iova: number): number {
     if (spa >= this.hostBytes) return 9;

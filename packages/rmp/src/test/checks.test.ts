@@ -10,6 +10,7 @@ import {
   rmpMakeShared,
   VERDICT_HAZARDS,
 } from "../index.js";
+import { RefRmp } from "../test-support/reference.js";
 
 const K4 = 4096;
 const M2 = 2 ** 21;
@@ -241,5 +242,110 @@ describe("CPU accesses", () => {
     );
     expect(rmp.checkHostWrite(BASE + 2 * K4)).toBe(CpuVerdict.ALLOWED);
     expect(rmp.stats().directMapSplits).toBe(1);
+  });
+});
+
+describe("the trusted check's GPA comparison, at the edges of a page", () => {
+  // The check compares IOVA and GFN without Math.floor (store.ts, check/dma.ts): it
+  // must give floor(iova / 4K) === GFN's answer for any number, not only whole pages.
+  test("every IOVA near, below, above and far from the entry's page gets the reference's verdict", () => {
+    const host = 64 * 2 ** 30;
+    const rmp = new Rmp({ hostBytes: host });
+    const ref = new RefRmp(host);
+    const entries: [number, number, 0 | 1][] = [
+      [0, 0, 1], // a 2M entry at GPA 0: the -0 and tiny-IOVA corner
+      [M2, 2 ** 44 + 6 * 2 ** 30, 1], // GFN bits 32 and 21:20
+      [8 * M2, 2 ** 50, 1], // the top of the 39-bit GFN
+      [16 * M2 + 3 * K4, 0, 0], // a 4K entry at GPA 0
+      [16 * M2 + 4 * K4, 2 ** 44 + 2 ** 32 - K4, 0], // GFN bits 31:12 all set, bit 32 set
+      [16 * M2 + 5 * K4, 2 ** 51 - K4, 0], // the largest GFN
+    ];
+    for (const [spa, gpa, size] of entries) {
+      const st = { assigned: true, pageSize: size, immutable: false, asid: ASID, gpa } as const;
+      expect(rmp.rmpupdate(spa, st)).toBe(0);
+      expect(ref.rmpupdate(spa, st)).toBe(0);
+    }
+    const diffs: string[] = [];
+    const weird = [
+      0,
+      -0,
+      5e-324,
+      -5e-324,
+      -(2 ** -1060),
+      2 ** -1060,
+      -1,
+      -4096,
+      -0.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      2 ** 53,
+      2 ** 60,
+      1e308,
+      -1e308,
+    ];
+    for (const [spa0, gpa, size] of entries) {
+      for (const off of [0, 7 * K4 + 0x10, 511 * K4]) {
+        if (size === 0 && off !== 0) continue;
+        const spa = spa0 + off;
+        const at = gpa + off;
+        const iovas = [...weird];
+        for (const d of [
+          0,
+          1,
+          0.5,
+          4095,
+          4095.5,
+          4096,
+          4097,
+          -1,
+          -0.5,
+          -4096,
+          M2,
+          -M2,
+          2 ** 32,
+          -(2 ** 32),
+        ])
+          iovas.push(at - (at % K4) + d, at + d);
+        for (const iova of iovas) {
+          for (const leaf of size ? [21, 30] : [12]) {
+            const got = rmp.checkDmaTrusted(spa, leaf, ASID, iova);
+            const want = ref.dmaTrusted(spa, leaf, ASID, iova);
+            if (got !== want)
+              diffs.push(`spa 0x${spa.toString(16)} iova ${iova}: ${got} vs ${want}`);
+          }
+        }
+      }
+    }
+    expect(diffs).toEqual([]);
+  });
+
+  test("a burst longer than the chunks it is checked in, and one whose count is not whole", () => {
+    const rmp = vm();
+    expect(rmp.psmash(BASE + 2 * M2)).toBe(0);
+    expect(rmpMakeShared(rmp, (BASE + 2 * M2) / K4 + 9, PgLevel.PG_LEVEL_4K)).toBe(0);
+    const n = 1000;
+    const spas = new Float64Array(n);
+    const iovas = new Float64Array(n);
+    let x = 7;
+    for (let k = 0; k < n; k++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      const off = (x % 6) * M2 + ((x >>> 8) % 512) * K4 + 0x40;
+      spas[k] = BASE + off;
+      iovas[k] = GPA + off + ((x >>> 20) % 8 === 0 ? K4 : 0);
+    }
+    for (const leafLg2 of [12, 21]) {
+      for (const count of [n, 600, 257.5]) {
+        const verdicts = new Uint8Array(n).fill(0xff);
+        const want: number[] = [];
+        for (let k = 0; k < count; k++)
+          want.push(rmp.checkDmaTrusted(spas[k]!, leafLg2, ASID, iovas[k]!));
+        const denied = rmp.checkDmaTrustedBurst(spas, iovas, count, leafLg2, ASID, verdicts);
+        expect([...verdicts.subarray(0, want.length)]).toEqual(want);
+        expect(verdicts[want.length] ?? 0xff).toBe(0xff);
+        expect(denied).toBe(want.filter((v) => v !== DmaVerdict.ALLOWED).length);
+        expect(new Set(want).size).toBeGreaterThan(2);
+      }
+    }
   });
 });

@@ -27,7 +27,9 @@ const page = fc.integer({ min: 0, max: REGIONS * 512 + 8 }); // a few pages beyo
 const region = fc.integer({ min: 0, max: REGIONS });
 const asid = fc.constantFrom(...ASIDS, 0);
 // GPA = SPA + shift: shift 0 is the identity the tests favour; others break GPA checks.
-const gpaShift = fc.constantFrom(0, 0, 0, 2 ** 21, 4096);
+// 2^32 and 2^44 move a page to another 4 GiB window of GPAs (GFN bit 20, bit 32): a
+// smashed region then holds entries whose high GFN bits differ.
+const gpaShift = fc.constantFrom(0, 0, 0, 2 ** 21, 4096, 2 ** 32, 2 ** 44);
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -126,8 +128,10 @@ function sameEntries(rmp: Rmp, ref: RefRmp, pages: Iterable<number>): void {
 
 /**
  * The trusted DMA verdict of every page of the host (and a few beyond it), model
- * against reference, for 4K and 2M leaves, both guests, the right GPA and a wrong
- * one: a sequence's single DMA ops rarely land on the 4K entries it made.
+ * against reference, for 4K and 2M leaves, both guests, the right GPA and wrong
+ * ones (another page, another 4 GiB or 16 TiB window of GPAs): a sequence's single
+ * DMA ops rarely land on the 4K entries it made. Then the untrusted verdict of a
+ * few pages of each region, through 4K and 2M leaves.
  */
 function sameDmaVerdicts(rmp: Rmp, ref: RefRmp): void {
   const diffs: string[] = [];
@@ -135,12 +139,23 @@ function sameDmaVerdicts(rmp: Rmp, ref: RefRmp): void {
     const spa = p * K4 + 0x10;
     for (const leafLg2 of [12, 21]) {
       for (const a of ASIDS) {
-        for (const shift of [0, K4]) {
+        for (const shift of [0, K4, 2 ** 32, 2 ** 44]) {
           const got = rmp.checkDmaTrusted(spa, leafLg2, a, spa + shift);
           const want = ref.dmaTrusted(spa, leafLg2, a, spa + shift);
           if (got !== want)
             diffs.push(`page ${p} leaf ${leafLg2} asid ${a} +${shift}: ${got} vs ${want}`);
         }
+      }
+    }
+  }
+  for (let r = 0; r <= REGIONS; r++) {
+    for (const page of [0, 1, 7, 255, 511]) {
+      const spa = (r * 512 + page) * K4 + 0x10;
+      for (const leafLg2 of [12, 21, 30]) {
+        const got = rmp.checkDmaUntrusted(spa, leafLg2);
+        const want = ref.dmaUntrusted(spa, leafLg2);
+        if (got !== want)
+          diffs.push(`untrusted page ${r * 512 + page} leaf ${leafLg2}: ${got} vs ${want}`);
       }
     }
   }
