@@ -335,43 +335,60 @@ export class RmpStore {
     gfn: number,
     perms: number,
   ): void {
+    // Kept small so RMPUPDATE inlines it; the GFN-bits bookkeeping is out of line
+    // and runs only when an entry's GFN bits are not the record's, or when the
+    // region goes to (or from) one assigned entry.
     const o = this.w(rec);
     const s = this.tab[o + 1]!;
     const i = s * PAGES_PER_REGION + (page & (PAGES_PER_REGION - 1));
-    const hiBase = this.tab[o]! >>> W_GFN_HI_SHIFT;
-    const wasAssigned = (this.ent[i]! & E_ASSIGNED) !== 0;
-    const wasOdd = wasAssigned && (this.sCold[i]! & C_GFN_HI) !== hiBase;
+    const was = this.ent[i]! & E_ASSIGNED;
+    const wasHi = this.sCold[i]! & C_GFN_HI;
     const wasDefault = this.isDefault(i);
     this.writeEntry(i, flags, asid, gfn, perms);
-    const isAssigned = (flags & F_ASSIGNED) !== 0;
+    if (wasDefault !== this.isDefault(i))
+      this.slotNonDefault[s] = this.slotNonDefault[s]! + (wasDefault ? 1 : -1);
+    const is = flags & F_ASSIGNED;
     let assigned = this.slotAssigned[s]!;
-    if (wasAssigned !== isAssigned) {
-      assigned += isAssigned ? 1 : -1;
+    if (was !== is) {
+      assigned += is ? 1 : -1;
       this.slotAssigned[s] = assigned;
     }
-    const isDefault = this.isDefault(i);
-    if (wasDefault !== isDefault)
-      this.slotNonDefault[s] = this.slotNonDefault[s]! + (isDefault ? -1 : 1);
-    // The record's GFN bits 38:20: those of the only assigned entry when there is one
-    // (a region assigned page by page takes its first page's), else unchanged, with
-    // a count of the assigned entries that differ from them.
     const hi = this.sCold[i]! & C_GFN_HI;
+    const hiBase = this.tab[o]! >>> W_GFN_HI_SHIFT;
+    const wasOdd = was !== 0 && wasHi !== hiBase;
+    const isOdd = is !== 0 && hi !== hiBase;
+    if (assigned <= 1 || wasOdd || isOdd)
+      this.trackGfnHigh(rec, s, wasOdd, isOdd, assigned, is, hi);
+  }
+
+  /**
+   * The record's GFN bits 38:20: those of the only assigned entry when there is one
+   * (a region assigned page by page takes its first page's), else unchanged, with
+   * a count of the assigned entries that differ from them. `wasOdd` and `isOdd`: the
+   * entry just written differed before, differs now; `is`, `hi`: it is assigned now,
+   * with GFN bits `hi`; `assigned`: the slot's assigned entries now.
+   */
+  private trackGfnHigh(
+    rec: number,
+    s: number,
+    wasOdd: boolean,
+    isOdd: boolean,
+    assigned: number,
+    is: number,
+    hi: number,
+  ): void {
     let odd = this.slotNonUniform[s]!;
-    if (assigned === 0 || (isAssigned && assigned === 1 && hi !== hiBase)) {
+    let base = this.tab[this.w(rec)]! >>> W_GFN_HI_SHIFT;
+    if (assigned === 0) {
       odd = 0;
-      if (assigned !== 0) {
-        this.slotNonUniform[s] = 0;
-        this.setSmallRecord(rec, s, true, hi);
-        return;
-      }
+    } else if (is && assigned === 1) {
+      odd = 0;
+      base = hi;
     } else {
-      const isOdd = isAssigned && hi !== hiBase;
-      if (isOdd !== wasOdd) odd += isOdd ? 1 : -1;
+      odd += (isOdd ? 1 : 0) - (wasOdd ? 1 : 0);
     }
-    if (odd !== this.slotNonUniform[s] || ((this.tab[o]! & W_UNIFORM) !== 0) !== (odd === 0)) {
-      this.slotNonUniform[s] = odd;
-      this.setSmallRecord(rec, s, odd === 0, hiBase);
-    }
+    this.slotNonUniform[s] = odd;
+    this.setSmallRecord(rec, s, odd === 0, base);
   }
 
   /**
