@@ -39,8 +39,8 @@ function mapRange(pt: PtTable, va: number, last: number): number {
   const top = pt.topLevel;
   const ret =
     s.leafLevel === top
-      ? mapLeafLevel(pt, pt.topWords, top, va, last)
-      : mapTableLevel(pt, pt.topWords, top, va, last);
+      ? mapLeafLevel(pt, pt.topWords, top, va, last, false)
+      : mapTableLevel(pt, pt.topWords, top, va, last, false);
 
   // Tables were replaced by large leaves: flush walk caches before freeing them.
   if (s.mapGather.freelist.length !== 0) pt.iotlbSync(s.mapGather);
@@ -99,13 +99,17 @@ export function mapOnePage(pt: PtTable, va: number, oa: number): number {
   return mapPages(pt, va, va + 4095, oa, 12);
 }
 
-/** __map_range(): levels above the leaf level: descend, allocating tables over holes. */
+/**
+ * __map_range(): levels above the leaf level: descend, allocating tables over
+ * holes. `fresh`: `t` was allocated by this call, so every item is still empty.
+ */
 function mapTableLevel(
   pt: PtTable,
   t: Uint32Array,
   level: number,
   va: number,
   last: number,
+  fresh: boolean,
 ): number {
   const fmt = pt.fmt;
   const isz = pt.itemLg2[level]!;
@@ -114,7 +118,7 @@ function mapTableLevel(
   const end = indexAt(pt, last, level) + 1;
   let itemVa = itemStart(pt, va, level);
   for (; i < end; i++, itemVa += itemSize) {
-    const type = fmt.load(t, i, level);
+    const type = fresh ? EntryType.EMPTY : fmt.load(t, i, level);
     let child: Uint32Array;
     if (type === EntryType.TABLE) {
       child = childTable(pt, t, i);
@@ -129,10 +133,12 @@ function mapTableLevel(
     const childVa = Math.max(va, itemVa);
     const itemLast = itemVa + itemSize - 1;
     const childLast = Math.min(last, itemLast);
+    // A table allocated here is zeroed: nothing in it to load or to clear.
+    const childFresh = type === EntryType.EMPTY;
     const ret =
       pt.scratch.leafLevel === level - 1
-        ? mapLeafLevel(pt, child, level - 1, childVa, childLast)
-        : mapTableLevel(pt, child, level - 1, childVa, childLast);
+        ? mapLeafLevel(pt, child, level - 1, childVa, childLast, childFresh)
+        : mapTableLevel(pt, child, level - 1, childVa, childLast, childFresh);
     if (ret) return ret;
   }
   return 0;
@@ -141,7 +147,8 @@ function mapTableLevel(
 /**
  * __map_range_leaf(): write the leaves. A contiguous leaf, or a slot that is not
  * empty, first goes through clear_contig: leaves there are EADDRINUSE, empty
- * leftover tables are unlinked and freed after a flush.
+ * leftover tables are unlinked and freed after a flush. In a `fresh` table (one
+ * this call allocated) every slot is empty: the leaves go in as one run.
  */
 function mapLeafLevel(
   pt: PtTable,
@@ -149,6 +156,7 @@ function mapLeafLevel(
   level: number,
   va: number,
   last: number,
+  fresh: boolean,
 ): number {
   const fmt = pt.fmt;
   const s = pt.scratch;
@@ -162,6 +170,12 @@ function mapLeafLevel(
   let itemVa = itemStart(pt, va, level);
   const attrs = s.attrs;
   let oa = s.oa;
+  if (fresh) {
+    const n = (end - i) / step;
+    fmt.installLeafRun(t, i, n, level, oa, leafLg2, attrs);
+    s.oa = oa + n * leafSize;
+    return 0;
+  }
   let ret = 0;
   while (i < end) {
     if (!needContig) {

@@ -58,27 +58,17 @@ function unmapLevel(pt: PtTable, t: Uint32Array, level: number, va: number, last
     return -Errno.EINVAL;
   }
   for (;;) {
-    if (type === EntryType.OA && level === 0) {
-      // Every present level-0 item is a leaf: clear the run in one go, finishing
-      // a contiguous entry that reaches past `last`.
-      let stop = end;
-      if (fmt.load(t, end - 1, 0) === EntryType.OA) {
-        stop = ((end - 1) | ((1 << fmt.numContigLg2(t, end - 1, 0)) - 1)) + 1;
-      }
-      const j = fmt.clearPresent(t, i, stop);
-      numItems += j - i;
-      i = j;
-      if (i >= end) break;
-      type = fmt.load(t, i, level);
-      continue;
-    }
     if (type === EntryType.OA) {
-      const c = fmt.numContigLg2(t, i, level);
-      const n = 1 << c;
-      fmt.clearEntries(t, i, c);
-      numItems += n;
-      i += n;
-      itemVa += n * itemSize;
+      // Leaves from here on are cleared in one go, as map writes them, finishing
+      // a contiguous entry that reaches past `last` (each entry goes whole).
+      let stop = end;
+      if (fmt.load(t, end - 1, level) === EntryType.OA) {
+        stop = ((end - 1) | ((1 << fmt.numContigLg2(t, end - 1, level)) - 1)) + 1;
+      }
+      const j = fmt.clearLeaves(t, i, stop, level);
+      numItems += j - i;
+      itemVa += (j - i) * itemSize;
+      i = j;
     } else if (type === EntryType.TABLE) {
       const childVa = Math.max(va, itemVa);
       const itemLast = itemVa + itemSize - 1;

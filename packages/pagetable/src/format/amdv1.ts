@@ -135,11 +135,15 @@ export class AmdV1Format implements PtFormat {
     return i;
   }
 
-  clearPresent(t: Uint32Array, i: number, end: number): number {
-    while (i < end && (t[2 * i]! & PR) !== 0) {
+  clearLeaves(t: Uint32Array, i: number, end: number, level: number): number {
+    // Above level 0 an item is a leaf when NL says "this level" or "size encoded".
+    const anyNl = level === 0;
+    for (; i < end; i++) {
+      const lo = t[2 * i]!;
+      const nl = (lo & NL_MASK) >>> NL_SHIFT;
+      if ((lo & PR) === 0 || !(anyNl || nl === NL_DEFAULT || nl === NL_SIZE)) break;
       t[2 * i] = 0;
       t[2 * i + 1] = 0;
-      i++;
     }
     return i;
   }

@@ -78,10 +78,11 @@ export function clearItems(t: Uint32Array, i: number, numContigLg2: number): voi
 /**
  * Writes `count` leaves at consecutive items from `i`, each spanning `itemsPer`
  * items with the same value, the address part starting at `raw` (entry-bit terms,
- * any size code included) and growing by `step` per leaf; `loBits`/`hiBits` are
- * the constant flag bits. The address words are stepped in 32-bit integer
- * arithmetic with an explicit carry, so a bulk map costs little more than the
- * stores themselves.
+ * any size code included) and growing by `step` per leaf, a power of two; `loBits`
+ * and `hiBits` are the constant flag bits (below bit 12, and above bit 51). The
+ * words are stepped in 32-bit integer arithmetic: between two carries out of the
+ * low word (or, for leaves of 4 GiB and more, for each leaf) the loop does nothing
+ * but the stores and one add, so a bulk map costs little more than the stores.
  */
 export function writeLeafRun(
   t: Uint32Array,
@@ -94,27 +95,42 @@ export function writeLeafRun(
   hiBits: number,
 ): void {
   const rawHi = Math.floor(raw * INV_TWO32);
-  let lo = (raw - rawHi * TWO32) | 0;
-  let hi = rawHi | 0;
-  const sHi = Math.floor(step * INV_TWO32);
-  const stepLo = (step - sHi * TWO32) | 0;
-  const stepHi = sHi | 0;
+  let lo = loBits | ((raw - rawHi * TWO32) & 0xfffff000) | 0;
+  let hi = hiBits | (rawHi & 0xfffff) | 0;
+  // A power of two: below 2^32 it steps the low word (modulo 2^32, so 2^31 reads
+  // as negative), else the high one.
+  const stepLo = step < TWO32 ? step | 0 : 0;
+  const stepHi = step < TWO32 ? 0 : Math.floor(step * INV_TWO32) | 0;
+  const stepLg2 = 31 - Math.clz32(stepLo);
   let w = 2 * i;
-  for (let k = 0; k < count; k++) {
-    const vLo = loBits | (lo & 0xfffff000);
-    const vHi = hiBits | (hi & 0xfffff);
+  let left = count;
+  while (left > 0) {
+    // Leaves that share the current high word: up to the low word's wrap.
+    let n = 1;
+    if (stepLo !== 0 && left > 1) {
+      // (2^32 - 1 - the low word's address bits) / step, plus the leaf at `lo`.
+      const room = ((~lo | 0xfff) >>> stepLg2) + 1;
+      n = Math.min(room, left);
+    }
+    const end = w + 2 * n * itemsPer;
     if (itemsPer === 1) {
-      t[w] = vLo;
-      t[w + 1] = vHi;
-      w += 2;
+      for (; w < end; w += 2) {
+        t[w] = lo;
+        t[w + 1] = hi;
+        lo = (lo + stepLo) | 0;
+      }
     } else {
-      for (let n = 0; n < itemsPer; n++, w += 2) {
-        t[w] = vLo;
-        t[w + 1] = vHi;
+      while (w < end) {
+        for (let k = 0; k < itemsPer; k++, w += 2) {
+          t[w] = lo;
+          t[w + 1] = hi;
+        }
+        lo = (lo + stepLo) | 0;
       }
     }
-    const next = (lo + stepLo) | 0;
-    hi = (hi + stepHi + (next >>> 0 < lo >>> 0 ? 1 : 0)) | 0;
-    lo = next;
+    left -= n;
+    // The next leaf's high word: the step's part, plus the low word's carry.
+    const carry = stepLo !== 0 ? 1 : 0;
+    hi = hiBits | ((hi + stepHi + carry) & 0xfffff) | 0;
   }
 }

@@ -94,6 +94,24 @@ describe("AMD v1 (PR 0, D 6, NL 11:9, OA 51:12, FC 60, IR 61, IW 62)", () => {
     }
   });
 
+  test("clearLeaves: leaves of any size, stopping at a table or a hole", () => {
+    const t = new Uint32Array(1024);
+    const attrs = new Uint32Array(2);
+    amdv1.setProt(R, 0, attrs);
+    amdv1.installLeafRun(t, 0, 3, 1, 0x4000_0000, 21, attrs); // 3 x 2M
+    amdv1.installLeaf(t, 4, 1, 0x8000_0000, 23, attrs); // 8M: items 4..7, NL=7
+    amdv1.installTable(t, 8, 1, 0x7000, 0, 0);
+    expect(amdv1.clearLeaves(t, 0, 16, 1)).toBe(3); // the hole at 3
+    for (let w = 0; w < 6; w++) expect(t[w]).toBe(0);
+    expect(amdv1.clearLeaves(t, 4, 16, 1)).toBe(8); // the table at 8
+    for (let w = 8; w < 16; w++) expect(t[w]).toBe(0);
+    expect(amdv1.load(t, 8, 1)).toBe(EntryType.TABLE);
+    // At level 0 every present item is a leaf, whatever its NL bits.
+    t[0] = 0x7001 | (1 << 9);
+    expect(amdv1.clearLeaves(t, 0, 1, 0)).toBe(1);
+    expect(t[0]).toBe(0);
+  });
+
   test("not present (PR=0) is empty whatever else is set; level 0 is always a leaf", () => {
     const t = new Uint32Array(1024);
     t[0] = 0xfffffffe;
@@ -163,6 +181,18 @@ describe("x86_64 (P 0, RW 1, U 2, A 5, D 6, PS 7, OA 51:12, XD 63)", () => {
     expect(x86_64.possibleSizes(2)).toEqual([30]);
     expect(x86_64.possibleSizes(3)).toEqual([]);
   });
+
+  test("clearLeaves: PS leaves at levels 1 and 2 only, never a table", () => {
+    const t = new Uint32Array(1024);
+    const attrs = new Uint32Array(2);
+    x86_64.setProt(R | W, 0, attrs);
+    x86_64.installLeafRun(t, 0, 2, 1, 0x4000_0000, 21, attrs);
+    x86_64.installTable(t, 2, 1, 0x7000, 0, 0);
+    expect(x86_64.clearLeaves(t, 0, 3, 1)).toBe(2);
+    expect(x86_64.load(t, 2, 1)).toBe(EntryType.TABLE);
+    expect(x86_64.clearLeaves(t, 2, 3, 3)).toBe(2);
+    expect(x86_64.clearLeaves(t, 2, 3, 0)).toBe(3); // at level 0 a present item is a leaf
+  });
 });
 
 describe("VT-d second stage (R 0, W 1, PS 7, D 9, SNP 11, OA 51:12; no present bit)", () => {
@@ -190,6 +220,20 @@ describe("VT-d second stage (R 0, W 1, PS 7, D 9, SNP 11, OA 51:12; no present b
     expect(vtdss.load(t, 1, 0)).toBe(EntryType.OA);
   });
 
+  test("clearLeaves: non-zero items with PS above level 0, never a table", () => {
+    const t = new Uint32Array(1024);
+    const attrs = new Uint32Array(2);
+    vtdss.setProt(W, 0, attrs);
+    vtdss.installLeafRun(t, 0, 2, 2, 0x8000_0000, 30, attrs);
+    vtdss.installTable(t, 2, 2, 0x7000, 0, 0);
+    expect(vtdss.clearLeaves(t, 0, 4, 2)).toBe(2);
+    expect(vtdss.clearLeaves(t, 2, 4, 2)).toBe(2);
+    t[6] = 0;
+    t[7] = 1 << 31; // any non-zero item is present: a level-0 leaf
+    expect(vtdss.clearLeaves(t, 3, 4, 0)).toBe(4);
+    expect(t[7]).toBe(0);
+  });
+
   test("dirty is D (bit 9) of the single item", () => {
     const t = leaf(vtdss, 0, 0x5000, 12, R | W);
     expect(vtdss.makeWriteDirty(t, 0, t[0]!, t[1]!)).toBe(true);
@@ -197,5 +241,32 @@ describe("VT-d second stage (R 0, W 1, PS 7, D 9, SNP 11, OA 51:12; no present b
     expect(vtdss.isWriteDirty(t, 0, 0)).toBe(true);
     vtdss.makeWriteClean(t, 0, 0);
     expect(entry(t, 0)).toBe(0x5003n);
+  });
+});
+
+describe("installLeafRun writes what installLeaf writes, leaf by leaf", () => {
+  // Runs that cross 4 GiB boundaries (the low word's carry), with leaves of every
+  // size up to and past 2^32, in every format.
+  test.each([amdv1, amdv1Mock, x86_64, vtdss])("$name", (fmt) => {
+    const attrs = new Uint32Array(2);
+    expect(fmt.setProt(R | W, 0, attrs)).toBeNull();
+    for (let level = 0; level <= fmt.maxTopLevel; level++) {
+      const isz = fmt.granuleLg2 + 9 * level;
+      for (const lg2 of fmt.possibleSizes(level)) {
+        const items = 2 ** (lg2 - isz);
+        const count = Math.min(Math.floor(512 / items), 7);
+        // Start a few leaves below a 2^(lg2+3) boundary above 4 GiB.
+        const span = 2 ** Math.max(lg2 + 3, 33);
+        const oa = span + span - 3 * 2 ** lg2;
+        if (oa + count * 2 ** lg2 > 2 ** fmt.maxOaLg2) continue;
+        const run = new Uint32Array(1024);
+        const one = new Uint32Array(1024);
+        fmt.installLeafRun(run, 0, count, level, oa, lg2, attrs);
+        for (let k = 0; k < count; k++) {
+          fmt.installLeaf(one, k * items, level, oa + k * 2 ** lg2, lg2, attrs);
+        }
+        expect(run).toEqual(one);
+      }
+    }
   });
 });

@@ -73,10 +73,12 @@ export interface PtFormat {
   /** The first item in [i, end) that is not empty, or `end` (a fast scan for bulk maps). */
   firstNonEmpty(t: Uint32Array, i: number, end: number): number;
   /**
-   * Level 0 only: clears present items from `i` up to the first empty one or
-   * `end`, returning where it stopped (a fast path for bulk unmaps).
+   * Clears the leaf items of a table at `level` from `i` up to the first item that
+   * is not a leaf (empty, or a table pointer) or `end`, returning where it stopped:
+   * what an unmap of many leaves writes, in one call (the counterpart of
+   * installLeafRun). The items of a contiguous entry are leaves like any other.
    */
-  clearPresent(t: Uint32Array, i: number, end: number): number;
+  clearLeaves(t: Uint32Array, i: number, end: number, level: number): number;
   /** Physical address of the table a TABLE item points at. */
   tablePa(t: Uint32Array, i: number): number;
   /**

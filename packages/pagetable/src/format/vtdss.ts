@@ -70,11 +70,15 @@ export class VtdSsFormat implements PtFormat {
     return i;
   }
 
-  clearPresent(t: Uint32Array, i: number, end: number): number {
-    while (i < end && (t[2 * i]! | t[2 * i + 1]!) !== 0) {
+  clearLeaves(t: Uint32Array, i: number, end: number, level: number): number {
+    // Level 0 holds only leaves; levels 1 and 2 hold PS leaves; above, none.
+    if (level > 2) return i;
+    const psNeeded = level === 0 ? 0 : PS;
+    for (; i < end; i++) {
+      const lo = t[2 * i]!;
+      if ((lo | t[2 * i + 1]!) === 0 || (lo & psNeeded) !== psNeeded) break;
       t[2 * i] = 0;
       t[2 * i + 1] = 0;
-      i++;
     }
     return i;
   }

@@ -76,11 +76,13 @@ export class X86_64Format implements PtFormat {
     return i;
   }
 
-  clearPresent(t: Uint32Array, i: number, end: number): number {
-    while (i < end && (t[2 * i]! & P) !== 0) {
+  clearLeaves(t: Uint32Array, i: number, end: number, level: number): number {
+    // Level 0 holds only leaves; levels 1 and 2 hold PS leaves; above, none.
+    if (level > 2) return i;
+    const leaf = level === 0 ? P : P | PS;
+    for (; i < end && (t[2 * i]! & leaf) === leaf; i++) {
       t[2 * i] = 0;
       t[2 * i + 1] = 0;
-      i++;
     }
     return i;
   }
