@@ -55,7 +55,7 @@ export function checkDmaTrusted(
   const page = pfn & 511; // the page in the region
   const w0 = t[r]!;
   const w1 = t[r | 1]!;
-  const a = (asid | 0) === asid ? asid | 0 : -1; // -1: no entry holds it
+  const a = (asid | 0) === asid ? asid : -1; // -1: no entry holds it (-0 compares as 0)
   const mode = w0 & 3;
   if (mode === 1) {
     // LARGE: a 2M entry, GPA bits 50:21 in w1.
@@ -68,7 +68,8 @@ export function checkDmaTrusted(
     return ~w0 & s.validatedMask & 16 ? 6 : 0; // NOT_VALIDATED (W_VALIDATED unset) or ALLOWED
   }
   if (mode !== 2) return 3; // NOT_ASSIGNED: an UNTOUCHED region
-  // SMALL: the 4K entry in slot w1.
+  // SMALL: the 4K entry in slot w1; assigned without a look when all 512 are (W_FULL).
+  if (w0 & 0x400000 && leafLg2 >= 21) return 1; // LEAF_LARGER_THAN_RMP
   const e = (w1 << 9) | page;
   const m = s.ent[e]!;
   if (!(m & 1)) return 3; // NOT_ASSIGNED
@@ -76,7 +77,8 @@ export function checkDmaTrusted(
   if (((m >>> 2) & 0x3ff) !== a) return 4; // WRONG_ASID
   // The IOVA's page number must be the GFN: bits 19:0 in the entry, bits 38:20 in
   // the record when uniform, else in sCold.
-  const hi = w0 & 4 ? w0 >>> 3 : s.sCold[e]! & 0x7ffff;
+  // (bits 21:3 of w0, or bits 18:0 of sCold, shifted out on both sides)
+  const hi = w0 & 4 ? (w0 << 10) >>> 13 : (s.sCold[e]! << 13) >>> 13;
   const d = iova * 0.000244140625 - ((hi + 0.5) * 1048576 + ((m >>> 12) - 524288));
   if (!(d >= 0 && d < 1)) return 5; // WRONG_GPA
   return ~m & s.validatedMask & 2 ? 6 : 0; // NOT_VALIDATED (E_VALIDATED unset) or ALLOWED
@@ -163,16 +165,20 @@ function burstChunk(
         } else if (mode === 2) {
           // SMALL
           const e = (w1 << 9) | (pfn & 511);
-          const m = ent[e]!;
-          if ((m & 1) === 0) v = 3;
-          else if (large) v = 1;
-          else if (((m >>> 2) & 0x3ff) !== a) v = 4;
+          if (large && (w0 & 0x400000) !== 0)
+            v = 1; // all 512 assigned (W_FULL)
           else {
-            const hi = (w0 & 4) !== 0 ? w0 >>> 3 : cold[e]! & 0x7ffff;
-            const d = iovas[k]! * 0.000244140625 - ((hi + 0.5) * 1048576 + ((m >>> 12) - 524288));
-            if (!(d >= 0 && d < 1)) v = 5;
-            else if (needValidated && (m & 2) === 0) v = 6;
-            else v = 0;
+            const m = ent[e]!;
+            if ((m & 1) === 0) v = 3;
+            else if (large) v = 1;
+            else if (((m >>> 2) & 0x3ff) !== a) v = 4;
+            else {
+              const hi = (w0 & 4) !== 0 ? (w0 >>> 3) & 0x7ffff : cold[e]! & 0x7ffff;
+              const d = iovas[k]! * 0.000244140625 - ((hi + 0.5) * 1048576 + ((m >>> 12) - 524288));
+              if (!(d >= 0 && d < 1)) v = 5;
+              else if (needValidated && (m & 2) === 0) v = 6;
+              else v = 0;
+            }
           }
         }
       }
@@ -201,6 +207,7 @@ export function checkDmaUntrusted(rmp: Rmp, spa: number, leafLg2: number): DmaVe
   const mode = w0 & 3;
   if (mode === 1) return (w0 & 4) === 0 ? 0 : 7; // ALLOWED or ASSIGNED_TO_GUEST
   if (mode === 2) {
+    if (w0 & 0x400000) return 7; // all 512 assigned (W_FULL): ASSIGNED_TO_GUEST
     const slot = t[r | 1]!;
     if ((s.ent[(slot << 9) | (pfn & 511)]! & 1) !== 0) return 7; // ASSIGNED_TO_GUEST
     if (

@@ -9,6 +9,7 @@ import {
   RegionMode,
   W_ASID_SHIFT,
   W_ASSIGNED,
+  W_FULL,
   W_GFN_HI_SHIFT,
   W_MODE,
   W_UNIFORM,
@@ -26,8 +27,8 @@ describe("the store's word layout", () => {
     expect([W_MODE, RegionMode.LARGE, RegionMode.SMALL, RegionMode.UNTOUCHED]).toEqual([
       3, 1, 2, 0,
     ]);
-    expect([W_ASSIGNED, W_VALIDATED, W_ASID_SHIFT, W_UNIFORM, W_GFN_HI_SHIFT]).toEqual([
-      4, 16, 10, 4, 3,
+    expect([W_ASSIGNED, W_VALIDATED, W_ASID_SHIFT, W_UNIFORM, W_GFN_HI_SHIFT, W_FULL]).toEqual([
+      4, 16, 10, 4, 3, 0x400000,
     ]);
     expect([E_ASSIGNED, E_VALIDATED, E_ASID_SHIFT, E_GFN_SHIFT, C_GFN_HI]).toEqual([
       1, 2, 2, 12, 0x7ffff,
@@ -108,7 +109,9 @@ describe("the store's word layout", () => {
     }
     expect(uniform(rmp, spa)).toBe(true);
     const s = rmp.store;
-    expect(s.tab[s.dirWords + 2 * s.recordOf(spa / M2)]! >>> W_GFN_HI_SHIFT).toBe(0x105);
+    expect((s.tab[s.dirWords + 2 * s.recordOf(spa / M2)]! >>> W_GFN_HI_SHIFT) & C_GFN_HI).toBe(
+      0x105,
+    );
     for (const p of [3, 4, 500]) {
       expect(rmp.checkDmaTrusted(spa + p * K4, 12, ASID, gpa + p * K4)).toBe(DmaVerdict.ALLOWED);
       expect(rmp.checkDmaTrusted(spa + p * K4, 12, ASID, gpa + p * K4 - 2 ** 40)).toBe(
@@ -116,5 +119,44 @@ describe("the store's word layout", () => {
       );
     }
     expect(rmp.checkDmaTrusted(spa + 5 * K4, 12, ASID, gpa + 5 * K4)).toBe(DmaVerdict.NOT_ASSIGNED);
+  });
+
+  // A 2M leaf over a smashed region is refused without reading the 4K entry while
+  // all 512 are assigned: the record's W_FULL must follow every page that leaves.
+  test("W_FULL: set by PSMASH, cleared when a page leaves, set again when it returns", () => {
+    const rmp = new Rmp({ hostBytes: 64 * 2 ** 30 });
+    const spa = 4 * 2 ** 30;
+    const gpa = 2 ** 31;
+    const full = () => {
+      const s = rmp.store;
+      return (s.tab[s.dirWords + 2 * s.recordOf(spa / M2)]! & W_FULL) !== 0;
+    };
+    expect(rmpMakePrivate(rmp, spa / K4, gpa, PgLevel.PG_LEVEL_2M, ASID, false)).toBe(0);
+    expect(rmp.psmash(spa)).toBe(0);
+    expect(full()).toBe(true);
+    const trusted = (p: number) => rmp.checkDmaTrusted(spa + p * K4, 21, ASID, gpa + p * K4);
+    expect(trusted(3)).toBe(DmaVerdict.LEAF_LARGER_THAN_RMP);
+    expect(rmp.checkDmaUntrusted(spa + 3 * K4, 12)).toBe(DmaVerdict.ASSIGNED_TO_GUEST);
+    expect(rmpMakeShared(rmp, spa / K4 + 3, PgLevel.PG_LEVEL_4K)).toBe(0);
+    expect(full()).toBe(false);
+    expect(trusted(3)).toBe(DmaVerdict.NOT_ASSIGNED);
+    expect(trusted(4)).toBe(DmaVerdict.LEAF_LARGER_THAN_RMP);
+    expect(rmp.checkDmaUntrusted(spa + 3 * K4, 12)).toBe(DmaVerdict.ALLOWED);
+    expect(rmp.checkDmaUntrusted(spa + 3 * K4, 21)).toBe(DmaVerdict.ASSIGNED_IN_REGION);
+    const spas = Float64Array.of(spa + 3 * K4, spa + 4 * K4);
+    const iovas = Float64Array.of(gpa + 3 * K4, gpa + 4 * K4);
+    const verdicts = new Uint8Array(2);
+    expect(rmp.checkDmaTrustedBurst(spas, iovas, 2, 21, ASID, verdicts)).toBe(2);
+    expect([...verdicts]).toEqual([DmaVerdict.NOT_ASSIGNED, DmaVerdict.LEAF_LARGER_THAN_RMP]);
+    expect(rmpMakePrivate(rmp, spa / K4 + 3, gpa + 3 * K4, PgLevel.PG_LEVEL_4K, ASID, false)).toBe(
+      0,
+    );
+    expect(full()).toBe(true);
+    expect(trusted(3)).toBe(DmaVerdict.LEAF_LARGER_THAN_RMP);
+    expect(rmp.checkDmaTrustedBurst(spas, iovas, 2, 21, ASID, verdicts)).toBe(2);
+    expect([...verdicts]).toEqual([
+      DmaVerdict.LEAF_LARGER_THAN_RMP,
+      DmaVerdict.LEAF_LARGER_THAN_RMP,
+    ]);
   });
 });

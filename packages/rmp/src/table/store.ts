@@ -33,7 +33,7 @@ export const RegionMode = {
  *     word 0: mode (bits 1:0), then
  *             LARGE, UNTOUCHED: flags (bits 9:2) | ASID (bits 19:10) of the 2M entry
  *             SMALL: uniform (bit 2) | GFN bits 38:20 of its assigned 4K entries
- *             (bits 21:3), valid when uniform
+ *             (bits 21:3), valid when uniform | all 512 entries assigned (bit 22)
  *     word 1: LARGE: the 2M entry's GFN / 512 (GPA bits 50:21; a 2M entry's GPA is
  *             2M aligned); SMALL: its slab slot; UNTOUCHED: 0
  * `ent`, 512 words per slab slot: the 4K entries of a SMALL region, one word each
@@ -61,6 +61,11 @@ export const W_ASID_SHIFT = 10;
 export const W_UNIFORM = 1 << 2;
 /** Shift of those GFN bits in a SMALL record's word 0. */
 export const W_GFN_HI_SHIFT = 3;
+/**
+ * A SMALL record's 512 entries are all assigned (a PSMASHed region until a page
+ * leaves): a 2M leaf over it is refused without reading the entry.
+ */
+export const W_FULL = 1 << 22;
 /** Assigned, in a 4K entry's word. */
 export const E_ASSIGNED = 1 << 0;
 /** Validated, in a 4K entry's word. */
@@ -259,7 +264,8 @@ export class RmpStore {
   /** A SMALL record: its slot, and whether its assigned entries share GFN bits 38:20 `hi`. */
   private setSmallRecord(rec: number, slot: number, uniform: boolean, hi: number): void {
     const o = this.w(rec);
-    this.tab[o] = RegionMode.SMALL | (uniform ? W_UNIFORM : 0) | (hi << W_GFN_HI_SHIFT);
+    const full = this.slotAssigned[slot] === PAGES_PER_REGION ? W_FULL : 0;
+    this.tab[o] = RegionMode.SMALL | (uniform ? W_UNIFORM : 0) | (hi << W_GFN_HI_SHIFT) | full;
     this.tab[o + 1] = slot;
   }
 
@@ -335,9 +341,9 @@ export class RmpStore {
     gfn: number,
     perms: number,
   ): void {
-    // Kept small so RMPUPDATE inlines it; the GFN-bits bookkeeping is out of line
-    // and runs only when an entry's GFN bits are not the record's, or when the
-    // region goes to (or from) one assigned entry.
+    // Kept small so RMPUPDATE inlines it; the record's bookkeeping is out of line and
+    // runs only when an entry's GFN bits are not the record's, or when the region
+    // goes to or from one assigned entry, or to or from all 512.
     const o = this.w(rec);
     const s = this.tab[o + 1]!;
     const i = s * PAGES_PER_REGION + (page & (PAGES_PER_REGION - 1));
@@ -354,10 +360,10 @@ export class RmpStore {
       this.slotAssigned[s] = assigned;
     }
     const hi = this.sCold[i]! & C_GFN_HI;
-    const hiBase = this.tab[o]! >>> W_GFN_HI_SHIFT;
+    const hiBase = (this.tab[o]! >>> W_GFN_HI_SHIFT) & C_GFN_HI;
     const wasOdd = was !== 0 && wasHi !== hiBase;
     const isOdd = is !== 0 && hi !== hiBase;
-    if (assigned <= 1 || wasOdd || isOdd)
+    if (assigned <= 1 || wasOdd || isOdd || (was !== is && assigned >= PAGES_PER_REGION - 1))
       this.trackGfnHigh(rec, s, wasOdd, isOdd, assigned, is, hi);
   }
 
@@ -378,7 +384,7 @@ export class RmpStore {
     hi: number,
   ): void {
     let odd = this.slotNonUniform[s]!;
-    let base = this.tab[this.w(rec)]! >>> W_GFN_HI_SHIFT;
+    let base = (this.tab[this.w(rec)]! >>> W_GFN_HI_SHIFT) & C_GFN_HI;
     if (assigned === 0) {
       odd = 0;
     } else if (is && assigned === 1) {
