@@ -39,6 +39,8 @@ test("ctzNumber and floorLog2 on numbers up to 2^53", () => {
   expect(ctzNumber(0)).toBe(64);
   for (let i = 0; i < 53; i++) {
     expect(ctzNumber(2 ** i)).toBe(i);
+    expect(ctzNumber(-(2 ** i))).toBe(i);
+    expect(ctzNumber(-3 * 2 ** i)).toBe(i);
     expect(ctzNumber(2 ** i * 3)).toBe(i);
     expect(floorLog2(2 ** i)).toBe(i);
     if (i > 1) expect(floorLog2(2 ** i - 1)).toBe(i - 1);

@@ -83,15 +83,17 @@ export function ffz64(lo: number, hi: number): number {
 }
 
 /**
- * Count of trailing zero bits of a non-negative integer number (its alignment
- * as a power of two). 0 → 64, matching the kernel's treatment of a zero address
- * as aligned to everything.
+ * Count of trailing zero bits of an integer number (its alignment as a power of
+ * two; a negative one, an upper-half IOVA, has its magnitude's, as in two's
+ * complement). 0 → 64, matching the kernel's treatment of a zero address as
+ * aligned to everything.
  */
 export function ctzNumber(x: number): number {
   if (x === 0) return 64;
-  const lo = x % 0x100000000;
+  // ToUint32 of an exact integer is its low 32 bits (no floating-point modulo).
+  const lo = x >>> 0;
   if (lo !== 0) return ffs32(lo);
-  return 32 + ffs32(Math.floor(x / 0x100000000));
+  return 32 + ffs32(Math.floor(x * 2.3283064365386963e-10));
 }
 
 /** floor(log2(x)) for x ≥ 1 (the index of the highest set bit). */

@@ -11,7 +11,7 @@ import { errnoName, fail, PageTableError, type PtErrno } from "./errors.js";
 import { debugSupportedFeatures, featureMask, hasFeature, PtFeature } from "./features.js";
 import { EntryType, type PtFormat } from "./format/format.js";
 import { type FormatName, formatByName } from "./format/registry.js";
-import { bitmapFromSizes, computeBestPgsize, sizesFromBitmap } from "./iter/best-pgsize.js";
+import { bestPgsizeOfLength, bitmapFromSizes, sizesFromBitmap } from "./iter/best-pgsize.js";
 import { indexAt, inRange, rangeMaxVaLg2, tableItemLg2 } from "./iter/geometry.js";
 import { iommuPgsize } from "./iter/iommu-pgsize.js";
 import { lg2Mod, POW2 } from "./log2.js";
@@ -504,7 +504,6 @@ export class IoPageTable implements PtTable {
     if (this.fmt.setProt(prot, this.features, this.scratch.attrs) !== null) {
       fail("EINVAL", "prot", prot, `is refused by the ${this.fmt.name} format`);
     }
-    const last = iova + len - 1;
     const single = onePage && this.has4kFastPath;
     let leafLg2 = 12;
     if (single) {
@@ -517,7 +516,7 @@ export class IoPageTable implements PtTable {
         );
       }
     } else {
-      const lg2 = computeBestPgsize(this.pageSizes, iova, last, paddr);
+      const lg2 = bestPgsizeOfLength(this.pageSizes, iova, len, paddr);
       if (lg2 === 0) {
         // Name the culprit: an address off the smallest page, else the length.
         const g = this.minPageLg2;
@@ -535,7 +534,7 @@ export class IoPageTable implements PtTable {
         );
       }
     }
-    const ret = single ? mapOnePage(this, iova, paddr) : mapPages(this, iova, last, paddr, leafLg2);
+    const ret = single ? mapOnePage(this, iova, paddr) : mapPages(this, iova, len, paddr, leafLg2);
     if (ret) throw this.mapError(ret, iova, paddr);
   }
 
@@ -647,13 +646,12 @@ export class IoPageTable implements PtTable {
       this.checkGranule("length", length);
       checkGather(gather);
     }
-    const last = iova + length - 1;
-    if (!inRange(this, iova, last)) return 0;
+    if (!inRange(this, iova, iova + length - 1)) return 0;
     const s = this.scratch;
     let unmapped = length === this.granuleSize ? unmapSinglePage(this, iova) : 0;
     if (unmapped === 0) {
       s.unmapped = 0;
-      unmapPages(this, iova, last);
+      unmapPages(this, iova, length);
       unmapped = s.unmapped;
     }
     const g = gather ?? this.unmapGather;

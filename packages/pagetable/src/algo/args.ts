@@ -17,6 +17,14 @@ export class WalkScratch {
   leafLevel = 0;
   /** unmap: bytes cleared so far. */
   unmapped = 0;
+  /**
+   * map and unmap walks: per level, the first and last IOVA of the range the
+   * walk covers at that level (the kernel's struct pt_range, one per level).
+   * IOVAs exceed 2^31, and a double passed to a call that is not inlined becomes
+   * a heap number; written here, it stays an unboxed float.
+   */
+  readonly walkVa = new Float64Array(8);
+  readonly walkLast = new Float64Array(8);
   /** map's private gather: tables replaced by large leaves are freed after a flush. */
   readonly mapGather = new IotlbGather();
   /** unmap's free list, spliced into the caller's gather. */

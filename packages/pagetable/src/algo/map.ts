@@ -9,9 +9,9 @@ import type { PtTable } from "./table-like.js";
 import { increaseTop } from "./top.js";
 
 /**
- * map_pages() over [va, last]: install leaves of one size, `leafLg2` (the caller
- * computed the best page size of the whole range), from `oa` on. Returns 0 or a
- * negative errno; `pt.scratch.oa` ends at the first byte not mapped, so the
+ * map_pages() over [va, va + length): install leaves of one size, `leafLg2` (the
+ * caller computed the best page size of the whole range), from `oa` on. Returns 0
+ * or a negative errno; `pt.scratch.oa` ends at the first byte not mapped, so the
  * caller knows how much was installed (the kernel's *mapped). One 4K page goes
  * through {@link mapOnePage} instead, the kernel's single-page fast path.
  *
@@ -20,27 +20,34 @@ import { increaseTop } from "./top.js";
 export function mapPages(
   pt: PtTable,
   va: number,
-  last: number,
+  length: number,
   oa: number,
   leafLg2: number,
 ): number {
   const s = pt.scratch;
+  const last = va + length - 1;
   s.oa = oa;
   s.leafLg2 = leafLg2;
   s.leafLevel = Math.floor((leafLg2 - pt.fmt.granuleLg2) / 9);
-
-  const ret = checkMapRange(pt, va, last);
-  return ret || mapRange(pt, va, last);
+  // check_map_range() has nothing to do when the range fits below the top.
+  if (!inRange(pt, va, last) || s.leafLevel > pt.topLevel) {
+    const ret = checkMapRange(pt, va, last);
+    if (ret) return ret;
+  }
+  const top = pt.topLevel;
+  s.walkVa[top] = va;
+  s.walkLast[top] = last;
+  return mapRange(pt);
 }
 
 /** The walk of map_pages() once the range fits the top, then map's own flush-and-free. */
-function mapRange(pt: PtTable, va: number, last: number): number {
+function mapRange(pt: PtTable): number {
   const s = pt.scratch;
   const top = pt.topLevel;
   const ret =
     s.leafLevel === top
-      ? mapLeafLevel(pt, pt.topWords, top, va, last, false)
-      : mapTableLevel(pt, pt.topWords, top, va, last, false);
+      ? mapLeafLevel(pt, pt.topWords, top, false)
+      : mapTableLevel(pt, pt.topWords, top, false);
 
   // Tables were replaced by large leaves: flush walk caches before freeing them.
   if (s.mapGather.freelist.length !== 0) pt.iotlbSync(s.mapGather);
@@ -96,22 +103,19 @@ export function mapOnePage(pt: PtTable, va: number, oa: number): number {
     }
   }
   // Not everything is in place (or DMA_INCOHERENT): the full walk.
-  return mapPages(pt, va, va + 4095, oa, 12);
+  return mapPages(pt, va, 4096, oa, 12);
 }
 
 /**
  * __map_range(): levels above the leaf level: descend, allocating tables over
- * holes. `fresh`: `t` was allocated by this call, so every item is still empty.
+ * holes, over the range `pt.scratch.walkVa/walkLast` hold for `level`. `fresh`:
+ * `t` was allocated by this call, so every item is still empty.
  */
-function mapTableLevel(
-  pt: PtTable,
-  t: Uint32Array,
-  level: number,
-  va: number,
-  last: number,
-  fresh: boolean,
-): number {
+function mapTableLevel(pt: PtTable, t: Uint32Array, level: number, fresh: boolean): number {
   const fmt = pt.fmt;
+  const s = pt.scratch;
+  const va = s.walkVa[level]!;
+  const last = s.walkLast[level]!;
   const isz = pt.itemLg2[level]!;
   const itemSize = POW2[isz]!;
   let i = indexAt(pt, va, level);
@@ -130,15 +134,14 @@ function mapTableLevel(
       fmt.installTable(t, i, level, pa, 0, 0);
       child = pt.mem.words(pa);
     }
-    const childVa = Math.max(va, itemVa);
-    const itemLast = itemVa + itemSize - 1;
-    const childLast = Math.min(last, itemLast);
+    s.walkVa[level - 1] = Math.max(va, itemVa);
+    s.walkLast[level - 1] = Math.min(last, itemVa + itemSize - 1);
     // A table allocated here is zeroed: nothing in it to load or to clear.
     const childFresh = type === EntryType.EMPTY;
     const ret =
-      pt.scratch.leafLevel === level - 1
-        ? mapLeafLevel(pt, child, level - 1, childVa, childLast, childFresh)
-        : mapTableLevel(pt, child, level - 1, childVa, childLast, childFresh);
+      s.leafLevel === level - 1
+        ? mapLeafLevel(pt, child, level - 1, childFresh)
+        : mapTableLevel(pt, child, level - 1, childFresh);
     if (ret) return ret;
   }
   return 0;
@@ -150,16 +153,11 @@ function mapTableLevel(
  * leftover tables are unlinked and freed after a flush. In a `fresh` table (one
  * this call allocated) every slot is empty: the leaves go in as one run.
  */
-function mapLeafLevel(
-  pt: PtTable,
-  t: Uint32Array,
-  level: number,
-  va: number,
-  last: number,
-  fresh: boolean,
-): number {
+function mapLeafLevel(pt: PtTable, t: Uint32Array, level: number, fresh: boolean): number {
   const fmt = pt.fmt;
   const s = pt.scratch;
+  const va = s.walkVa[level]!;
+  const last = s.walkLast[level]!;
   const isz = pt.itemLg2[level]!;
   const leafLg2 = s.leafLg2;
   const step = POW2[leafLg2 - isz]!;
@@ -167,7 +165,6 @@ function mapLeafLevel(
   const needContig = leafLg2 !== isz;
   let i = indexAt(pt, va, level);
   const end = indexAt(pt, last, level) + 1;
-  let itemVa = itemStart(pt, va, level);
   const attrs = s.attrs;
   let oa = s.oa;
   if (fresh) {
@@ -185,17 +182,15 @@ function mapLeafLevel(
         const n = j - i;
         fmt.installLeafRun(t, i, n, level, oa, leafLg2, attrs);
         oa += n * leafSize;
-        itemVa += n * leafSize;
         i = j;
         continue;
       }
     }
-    ret = clearContig(pt, t, level, i, step, itemVa);
+    ret = clearContig(pt, t, level, i, step);
     if (ret) break;
     fmt.installLeaf(t, i, level, oa, leafLg2, attrs);
     oa += leafSize;
     i += step;
-    itemVa += leafSize;
   }
   s.oa = oa;
   return ret;
@@ -212,14 +207,16 @@ function clearContig(
   level: number,
   start: number,
   step: number,
-  va: number,
 ): number {
   const fmt = pt.fmt;
   const gather = pt.scratch.mapGather;
   const itemSize = POW2[pt.itemLg2[level]!]!;
-  for (let i = start; i < start + step; i++, va += itemSize) {
+  for (let i = start; i < start + step; i++) {
     const type = fmt.load(t, i, level);
     if (type === EntryType.TABLE) {
+      // The item's IOVA: from the walk's range at this level (rarely needed).
+      const walkVa = pt.scratch.walkVa[level]!;
+      const va = itemStart(pt, walkVa, level) + (i - indexAt(pt, walkVa, level)) * itemSize;
       const pa = fmt.tablePa(t, i);
       const sub: number[] = [];
       if (!collectTables(pt, pt.mem.words(pa), level - 1, sub, true)) {

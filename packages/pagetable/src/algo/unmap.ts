@@ -1,12 +1,12 @@
 import { Errno } from "../errors.js";
 import { EntryType } from "../format/format.js";
 import { indexAt, itemStart } from "../iter/geometry.js";
-import { lg2Mod, POW2 } from "../log2.js";
+import { POW2 } from "../log2.js";
 import { childTable } from "./child-table.js";
 import type { PtTable } from "./table-like.js";
 
 /**
- * unmap_pages() over [va, last]: clear whole entries, never splitting one.
+ * unmap_pages() over [va, va + length): clear whole entries, never splitting one.
  *
  * - A first entry that is a leaf starting before `va` (va inside a large page)
  *   stops the walk with nothing removed from it.
@@ -17,8 +17,11 @@ import type { PtTable } from "./table-like.js";
  * Adds the bytes cleared to `pt.scratch.unmapped`; the unlinked tables are in
  * `pt.scratch.freeList`.
  */
-export function unmapPages(pt: PtTable, va: number, last: number): number {
-  return unmapLevel(pt, pt.topWords, pt.topLevel, va, last);
+export function unmapPages(pt: PtTable, va: number, length: number): number {
+  const top = pt.topLevel;
+  pt.scratch.walkVa[top] = va;
+  pt.scratch.walkLast[top] = va + length - 1;
+  return unmapLevel(pt, pt.topWords, top);
 }
 
 /**
@@ -44,8 +47,12 @@ export function unmapSinglePage(pt: PtTable, va: number): number {
   }
 }
 
-function unmapLevel(pt: PtTable, t: Uint32Array, level: number, va: number, last: number): number {
+/** One level of unmapPages(), over the range `pt.scratch.walkVa/walkLast` hold for it. */
+function unmapLevel(pt: PtTable, t: Uint32Array, level: number): number {
   const fmt = pt.fmt;
+  const s = pt.scratch;
+  const va = s.walkVa[level]!;
+  const last = s.walkLast[level]!;
   const isz = pt.itemLg2[level]!;
   const itemSize = POW2[isz]!;
   let i = indexAt(pt, va, level);
@@ -54,7 +61,11 @@ function unmapLevel(pt: PtTable, t: Uint32Array, level: number, va: number, last
   let numItems = 0;
   let ret = 0;
   let type = fmt.load(t, i, level);
-  if (type === EntryType.OA && lg2Mod(va, isz + fmt.numContigLg2(t, i, level)) !== 0) {
+  // A start inside a leaf: va off the item, or the item not the first of its run.
+  if (
+    type === EntryType.OA &&
+    (va !== itemVa || (i & ((1 << fmt.numContigLg2(t, i, level)) - 1)) !== 0)
+  ) {
     return -Errno.EINVAL;
   }
   for (;;) {
@@ -73,11 +84,13 @@ function unmapLevel(pt: PtTable, t: Uint32Array, level: number, va: number, last
       const childVa = Math.max(va, itemVa);
       const itemLast = itemVa + itemSize - 1;
       const fullyCovered = childVa === itemVa && last >= itemLast;
-      ret = unmapLevel(pt, childTable(pt, t, i), level - 1, childVa, Math.min(last, itemLast));
+      s.walkVa[level - 1] = childVa;
+      s.walkLast[level - 1] = Math.min(last, itemLast);
+      ret = unmapLevel(pt, childTable(pt, t, i), level - 1);
       if (ret) break;
       // Only a table the range covers whole is freed; one that merely became empty stays.
       if (fullyCovered) {
-        pt.scratch.freeList.push(fmt.tablePa(t, i));
+        s.freeList.push(fmt.tablePa(t, i));
         fmt.clearEntries(t, i, 0);
       }
       i++;
@@ -89,6 +102,6 @@ function unmapLevel(pt: PtTable, t: Uint32Array, level: number, va: number, last
     if (i >= end) break;
     type = fmt.load(t, i, level);
   }
-  pt.scratch.unmapped += numItems * itemSize;
+  s.unmapped += numItems * itemSize;
   return ret;
 }

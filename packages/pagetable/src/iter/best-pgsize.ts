@@ -8,9 +8,16 @@ import { ctzNumber, floorLog2 } from "../log2.js";
  * The length is `last - va + 1`, computed on exact integers.
  */
 export function computeBestPgsize(sizes: Uint8Array, va: number, last: number, oa: number): number {
-  if (va >= last) return 0;
-  const len = last - va + 1;
-  let limit = Math.min(ctzNumber(Math.abs(va)), ctzNumber(oa), floorLog2(len));
+  return bestPgsizeOfLength(sizes, va, last - va + 1, oa);
+}
+
+/**
+ * computeBestPgsize() of [va, va + len): the form map takes, so that no new
+ * double (`last`) is made to pass along.
+ */
+export function bestPgsizeOfLength(sizes: Uint8Array, va: number, len: number, oa: number): number {
+  if (len <= 1) return 0;
+  let limit = Math.min(ctzNumber(va), ctzNumber(oa), floorLog2(len));
   if (limit > 63) limit = 63;
   for (let lg2 = limit; lg2 > 0; lg2--) if (sizes[lg2] === 1) return lg2;
   return 0;

@@ -19,7 +19,7 @@ export function iommuPgsize(
   size: number,
   out: Float64Array,
 ): number {
-  let idx = Math.min(floorLog2(size), ctzNumber(iova < 0 ? -iova : iova), ctzNumber(paddr), 63);
+  let idx = Math.min(floorLog2(size), ctzNumber(iova), ctzNumber(paddr), 63);
   while (idx > 0 && sizes[idx] !== 1) idx--;
   if (idx === 0) {
     out[0] = 0;
