@@ -347,11 +347,13 @@ export class RmpStore {
     const o = this.w(rec);
     const s = this.tab[o + 1]!;
     const i = s * PAGES_PER_REGION + (page & (PAGES_PER_REGION - 1));
-    const was = this.ent[i]! & E_ASSIGNED;
-    const wasHi = this.sCold[i]! & C_GFN_HI;
-    const wasDefault = this.isDefault(i);
+    const e0 = this.ent[i]!;
+    const c0 = this.sCold[i]!;
+    const wasDefault = (e0 | c0 | this.sPerms[i]!) === 0;
+    const was = e0 & E_ASSIGNED;
+    const wasHi = c0 & C_GFN_HI;
     this.writeEntry(i, flags, asid, gfn, perms);
-    if (wasDefault !== this.isDefault(i))
+    if (wasDefault !== ((this.ent[i]! | this.sCold[i]! | this.sPerms[i]!) === 0))
       this.slotNonDefault[s] = this.slotNonDefault[s]! + (wasDefault ? 1 : -1);
     const is = flags & F_ASSIGNED;
     let assigned = this.slotAssigned[s]!;
