@@ -179,6 +179,9 @@ export class IoPageTable implements PtTable {
   private readonly unmapGather = new IotlbGather();
   private readonly walkScratch = new WalkResult();
   private readonly pgsizeCount = new Float64Array(1);
+  /** Per IOMMU_* prot value: 1 once setProt() accepted it, with its bits in protAttrs. */
+  private readonly protKnown = new Uint8Array(IOMMU_PROT_ALL + 1);
+  private readonly protAttrs = new Uint32Array(2 * (IOMMU_PROT_ALL + 1));
 
   constructor(config: IoPageTableConfig = {}) {
     const fmt =
@@ -431,6 +434,38 @@ export class IoPageTable implements PtTable {
    * size (which the kernel over-maps, with a WARN on debug builds) is EINVAL.
    */
   map(iova: number, paddr: number, length: number, prot: number): void {
+    // One 4K page, the IOMMU core's commonest call: when every argument is in
+    // order and the leaf bits for `prot` are known, straight to the single-page
+    // walk. Anything else, every refusal included, goes through mapSlow(), which
+    // checks in the kernel's order.
+    if (
+      length === 4096 &&
+      this.has4kFastPath &&
+      !this.destroyed &&
+      Number.isSafeInteger(iova) &&
+      (iova >= 0 || this.signExtend) &&
+      Number.isSafeInteger(iova + 4095) &&
+      Number.isSafeInteger(paddr) &&
+      paddr >= 0 &&
+      paddr < this.oaLimit &&
+      (iova & 0xfff) === 0 &&
+      (paddr & 0xfff) === 0 &&
+      (prot & ~IOMMU_PROT_ALL) === 0 &&
+      prot === (prot | 0) &&
+      this.protKnown[prot] === 1
+    ) {
+      const attrs = this.scratch.attrs;
+      attrs[0] = this.protAttrs[2 * prot]!;
+      attrs[1] = this.protAttrs[2 * prot + 1]!;
+      const ret = mapOnePage(this, iova, paddr);
+      if (ret) throw this.mapError(ret, iova, paddr);
+      return;
+    }
+    this.mapSlow(iova, paddr, length, prot);
+  }
+
+  /** map() of anything but a plain 4K page with known leaf bits: every check, in order. */
+  private mapSlow(iova: number, paddr: number, length: number, prot: number): void {
     // One combined test for the common case; the slow path finds the culprit.
     if (
       this.destroyed ||
@@ -450,22 +485,6 @@ export class IoPageTable implements PtTable {
       checkUint("prot", prot);
       if (prot & ~IOMMU_PROT_ALL) fail("EINVAL", "prot", prot, "has unknown IOMMU_* bits");
       checkLength("length", length, iova);
-    }
-    // One 4K page (the IOMMU core's commonest call): when nothing needs refusing,
-    // straight to the single-page walk; anything unusual takes the full path,
-    // which refuses in the kernel's order.
-    if (
-      length === 4096 &&
-      this.has4kFastPath &&
-      (prot & (IommuProt.READ | IommuProt.WRITE)) !== 0 &&
-      paddr < this.oaLimit &&
-      (iova & 0xfff) === 0 &&
-      (paddr & 0xfff) === 0 &&
-      this.fmt.setProt(prot, this.features, this.scratch.attrs) === null
-    ) {
-      const ret = mapOnePage(this, iova, paddr);
-      if (ret) throw this.mapError(ret, iova, paddr);
-      return;
     }
     this.mapChecked(iova, paddr, length, prot, length === 4096);
   }
@@ -501,9 +520,15 @@ export class IoPageTable implements PtTable {
     if (paddr >= this.oaLimit) {
       fail("ERANGE", "paddr", paddr, `is beyond the ${this.maxOaLg2}-bit output address space`);
     }
-    if (this.fmt.setProt(prot, this.features, this.scratch.attrs) !== null) {
+    const attrs = this.scratch.attrs;
+    if (this.fmt.setProt(prot, this.features, attrs) !== null) {
       fail("EINVAL", "prot", prot, `is refused by the ${this.fmt.name} format`);
     }
+    // A format's setProt() is a pure function of (prot, features): remember it
+    // for map()'s single-page path.
+    this.protAttrs[2 * prot] = attrs[0]!;
+    this.protAttrs[2 * prot + 1] = attrs[1]!;
+    this.protKnown[prot] = 1;
     const single = onePage && this.has4kFastPath;
     let leafLg2 = 12;
     if (single) {

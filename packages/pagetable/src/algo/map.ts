@@ -75,8 +75,34 @@ function checkMapRange(pt: PtTable, va: number, last: number): number {
  * Returns 0 or a negative errno, with `pt.scratch.oa` as mapPages() leaves it.
  */
 export function mapOnePage(pt: PtTable, va: number, oa: number): number {
+  if (!inRange(pt, va, va + 4095) || hasFeature(pt.features, PtFeature.DMA_INCOHERENT)) {
+    return mapOnePageSlow(pt, va, oa);
+  }
+  const fmt = pt.fmt;
+  let t = pt.topWords;
+  for (let level = pt.topLevel; ; level--) {
+    const i = indexAt(pt, va, level);
+    const type = fmt.load(t, i, level);
+    if (level === 0) {
+      if (type === EntryType.EMPTY) {
+        fmt.installLeaf(t, i, 0, oa, 12, pt.scratch.attrs);
+        return 0;
+      }
+      pt.scratch.oa = oa;
+      return -Errno.EADDRINUSE;
+    }
+    // A table missing on the way: the full walk.
+    if (type !== EntryType.TABLE) return mapPages(pt, va, 4096, oa, 12);
+    t = childTable(pt, t, i);
+  }
+}
+
+/**
+ * mapOnePage() when the page is beyond the top (check_map_range() may grow it,
+ * then the single-page walk goes on) or with DMA_INCOHERENT (the full walk).
+ */
+function mapOnePageSlow(pt: PtTable, va: number, oa: number): number {
   if (!inRange(pt, va, va + 4095)) {
-    // check_map_range(): the top may have to grow first.
     const s = pt.scratch;
     s.oa = oa;
     s.leafLg2 = 12;
@@ -84,25 +110,7 @@ export function mapOnePage(pt: PtTable, va: number, oa: number): number {
     const ret = checkMapRange(pt, va, va + 4095);
     if (ret) return ret;
   }
-  if (!hasFeature(pt.features, PtFeature.DMA_INCOHERENT)) {
-    const fmt = pt.fmt;
-    let t = pt.topWords;
-    for (let level = pt.topLevel; ; level--) {
-      const i = indexAt(pt, va, level);
-      const type = fmt.load(t, i, level);
-      if (level === 0) {
-        if (type === EntryType.EMPTY) {
-          fmt.installLeaf(t, i, 0, oa, 12, pt.scratch.attrs);
-          return 0;
-        }
-        pt.scratch.oa = oa;
-        return -Errno.EADDRINUSE;
-      }
-      if (type !== EntryType.TABLE) break;
-      t = childTable(pt, t, i);
-    }
-  }
-  // Not everything is in place (or DMA_INCOHERENT): the full walk.
+  if (!hasFeature(pt.features, PtFeature.DMA_INCOHERENT)) return mapOnePage(pt, va, oa);
   return mapPages(pt, va, 4096, oa, 12);
 }
 

@@ -173,7 +173,12 @@ export class AmdV1Format implements PtFormat {
   }
 
   numContigLg2(t: Uint32Array, i: number, level: number): number {
-    if ((t[2 * i]! & NL_MASK) >>> NL_SHIFT === NL_DEFAULT) return 0;
+    // NL=0 (NL_DEFAULT): a single item; else the size code says.
+    return (t[2 * i]! & NL_MASK) === 0 ? 0 : this.sizeCodeLg2(t, i, level);
+  }
+
+  /** numContigLg2() of an NL=7 entry, out of line so the common case inlines small. */
+  private sizeCodeLg2(t: Uint32Array, i: number, level: number): number {
     // The NL=7 marker (bit 11) is the leading one of the size code: shifting so
     // that bit 11 + (item - granule) lands at bit 0, the first zero is the count.
     return ffz32(entryShr32(t, i, 11 + ITEMS_PER_TABLE_LG2 * level));
@@ -187,12 +192,13 @@ export class AmdV1Format implements PtFormat {
     oaszLg2: number,
     attrs: Uint32Array,
   ): void {
-    if (oaszLg2 !== this.granuleLg2 + ITEMS_PER_TABLE_LG2 * level) {
+    if (oaszLg2 !== this.granuleLg2 + 9 * level) {
       this.installContig(t, i, level, oa, oaszLg2, attrs);
       return;
     }
+    // PR, NL=0 (a leaf of this level's size), the address, the attributes.
     const raw = oa * this.toField;
-    t[2 * i] = PR | (NL_DEFAULT << NL_SHIFT) | attrs[0]! | addrLo(raw);
+    t[2 * i] = PR | attrs[0]! | addrLo(raw);
     t[2 * i + 1] = attrs[1]! | addrHi(raw);
   }
 

@@ -67,6 +67,16 @@ export function entryShr32(t: Uint32Array, i: number, shift: number): number {
  * long ones (the kernel switches to memset64 above 32 items for the same reason).
  */
 export function clearItems(t: Uint32Array, i: number, numContigLg2: number): void {
+  if (numContigLg2 === 0) {
+    // One item, the common case: small enough to inline everywhere.
+    t[2 * i] = 0;
+    t[2 * i + 1] = 0;
+  } else {
+    clearRun(t, i, numContigLg2);
+  }
+}
+
+function clearRun(t: Uint32Array, i: number, numContigLg2: number): void {
   if (numContigLg2 <= 5) {
     const end = 2 * (i + (1 << numContigLg2));
     for (let w = 2 * i; w < end; w++) t[w] = 0;
