@@ -92,7 +92,8 @@ function clearRun(t: Uint32Array, i: number, numContigLg2: number): void {
  * and `hiBits` are the constant flag bits (below bit 12, and above bit 51). The
  * words are stepped in 32-bit integer arithmetic: between two carries out of the
  * low word (or, for leaves of 4 GiB and more, for each leaf) the loop does nothing
- * but the stores and one add, so a bulk map costs little more than the stores.
+ * but the stores and one add, so a bulk map costs little more than the stores;
+ * leaves of 16 MiB to 2 GiB, which carry every few leaves, test each add instead.
  */
 export function writeLeafRun(
   t: Uint32Array,
@@ -113,6 +114,19 @@ export function writeLeafRun(
   const stepHi = step < TWO32 ? 0 : Math.floor(step * INV_TWO32) | 0;
   const stepLg2 = 31 - Math.clz32(stepLo);
   let w = 2 * i;
+  if (itemsPer === 1 && stepLg2 >= 24) {
+    // Large leaves carry every few steps: test each leaf's add instead of
+    // splitting the run.
+    const end = w + 2 * count;
+    for (; w < end; w += 2) {
+      t[w] = lo;
+      t[w + 1] = hi;
+      const next = (lo + stepLo) | 0;
+      if (next >>> 0 < lo >>> 0) hi = hiBits | ((hi + 1) & 0xfffff) | 0;
+      lo = next;
+    }
+    return;
+  }
   let left = count;
   while (left > 0) {
     // Leaves that share the current high word: up to the low word's wrap.
