@@ -136,12 +136,19 @@ export class AmdV1Format implements PtFormat {
   }
 
   clearLeaves(t: Uint32Array, i: number, end: number, level: number): number {
+    if (level === 0) {
+      // Every present level-0 item is a leaf.
+      for (; i < end && (t[2 * i]! & PR) !== 0; i++) {
+        t[2 * i] = 0;
+        t[2 * i + 1] = 0;
+      }
+      return i;
+    }
     // Above level 0 an item is a leaf when NL says "this level" or "size encoded".
-    const anyNl = level === 0;
     for (; i < end; i++) {
       const lo = t[2 * i]!;
       const nl = (lo & NL_MASK) >>> NL_SHIFT;
-      if ((lo & PR) === 0 || !(anyNl || nl === NL_DEFAULT || nl === NL_SIZE)) break;
+      if ((lo & PR) === 0 || (nl !== NL_DEFAULT && nl !== NL_SIZE)) break;
       t[2 * i] = 0;
       t[2 * i + 1] = 0;
     }
