@@ -23,23 +23,18 @@ export interface ConvertedPage {
  * not run: it raises #NPF with RMP and SIZEM, and KVM must smash the entry.
  */
 export function rescindHitsLargeEntry(m: Machine, p: ConvertedPage): string {
-  const gpa = m.gpaOf(p.region, p.page);
-  expectStatus(
-    PvalidateRet,
-    m.rmp.pvalidate(m.hpaOf(p.region, p.page), {
-      asid: m.asid,
-      gpa,
-      pageSize: RmpPageSize.SIZE_4K,
-      validate: false,
-    }),
-    PvalidateRet.NPF_RMP_SIZEM,
-    `PVALIDATE(${hex(gpa)}, 4K, rescind)`,
-  );
+  const gpa = rescind(m, p, PvalidateRet.NPF_RMP_SIZEM);
   return `guest: PVALIDATE(${hex(gpa)}, 4K, rescind) → #NPF(RMP|SIZEM): 4K on a 2M RMP entry; exit to KVM`;
 }
 
 /** The guest's PVALIDATE again, once the entry is 4K: Validated goes to 0. */
 export function rescindSucceeds(m: Machine, p: ConvertedPage): string {
+  const gpa = rescind(m, p, PvalidateRet.SUCCESS);
+  return `guest: PVALIDATE(${hex(gpa)}, 4K, rescind) again → SUCCESS: Validated 1 → 0`;
+}
+
+/** The guest's 4K PVALIDATE rescinding the page, which must return `expected`; returns its GPA. */
+function rescind(m: Machine, p: ConvertedPage, expected: number): number {
   const gpa = m.gpaOf(p.region, p.page);
   expectStatus(
     PvalidateRet,
@@ -49,10 +44,10 @@ export function rescindSucceeds(m: Machine, p: ConvertedPage): string {
       pageSize: RmpPageSize.SIZE_4K,
       validate: false,
     }),
-    PvalidateRet.SUCCESS,
+    expected,
     `PVALIDATE(${hex(gpa)}, 4K, rescind)`,
   );
-  return `guest: PVALIDATE(${hex(gpa)}, 4K, rescind) again → SUCCESS: Validated 1 → 0`;
+  return gpa;
 }
 
 /** KVM smashes the page's 2M RMP entry (sev_handle_rmp_fault → PSMASH). */
