@@ -149,11 +149,6 @@ export class Memfd implements FileSource {
     this.emit({ kind: "punch-hole", offset, length });
   }
 
-  /** Refills punched pages (a later fault-in or fallocate). */
-  fill(offset: number, length: number): void {
-    for (let i = offset / PAGE_SIZE; i < (offset + length) / PAGE_SIZE; i++) this.holes.delete(i);
-  }
-
   /** guest_memfd stand-in: [offset, offset + length) becomes private or shared. */
   convert(offset: number, length: number, to: "private" | "shared"): void {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset % PAGE_SIZE !== 0) {
