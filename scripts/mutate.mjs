@@ -4,7 +4,7 @@
 // packages/<pkg>/reports/stryker-incremental.json (gitignored), so a rerun only tests
 // mutants in code or tests that changed. Outside the test command: it takes minutes.
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -73,4 +73,26 @@ for (const pkg of pkgs) {
     },
   );
   if (r.status !== 0) process.exit(r.status ?? 1);
+  scores.push([pkg, score(join(dir, "reports", "mutation.json"))]);
+}
+console.log(
+  "\nmutation score, (killed + timeout) / (mutants that compiled and ran, uncovered ones included), by package:",
+);
+for (const [pkg, s] of scores) console.log(`  ${pkg.padEnd(12)} ${s}`);
+
+function score(file) {
+  const report = JSON.parse(readFileSync(file, "utf8"));
+  let detected = 0;
+  let valid = 0;
+  for (const f of Object.values(report.files)) {
+    for (const m of f.mutants) {
+      if (m.status === "CompileError" || m.status === "RuntimeError" || m.status === "Ignored")
+        continue;
+      valid++;
+      if (m.status === "Killed" || m.status === "Timeout") detected++;
+    }
+  }
+  return valid === 0
+    ? "no mutants"
+    : `${((100 * detected) / valid).toFixed(1)}% (${detected}/${valid})`;
 }
